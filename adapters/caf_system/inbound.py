@@ -1,0 +1,103 @@
+"""Reads CAF system XML messages (``urn:childrens-hub:caf:1``) into canonical events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from lxml import etree
+
+from adapters import safe_xml
+from adapters.base import Identified, InboundAdapter, Received
+from adapters.rejection import InputRejected
+from hub.canonical import LeadProfessionalChanged, Purpose
+from hub.canonical.people import Child, ChildIdentifiers, ContactDetails, Gender, PersonName
+from hub.canonical.people import Practitioner
+
+NS = "urn:childrens-hub:caf:1"
+SCHEMA = Path(__file__).parent / "schemas" / "caf-messages-1.xsd"
+ROOTS = {"leadProfessionalChanged": "lead-professional-changed"}
+
+
+class _Reader:
+    """Namespaced look-ups on one validated element."""
+
+    def __init__(self, element: etree._Element):
+        self.element = element
+
+    def child(self, name: str) -> _Reader:
+        return _Reader(self.element.find(f"{{{NS}}}{name}"))
+
+    def text(self, name: str) -> str | None:
+        found = self.element.find(f"{{{NS}}}{name}")
+        return found.text.strip() if found is not None and found.text else None
+
+    def attr(self, name: str) -> str | None:
+        return self.element.get(name)
+
+
+def _name(reader: _Reader) -> PersonName:
+    return PersonName(given=reader.text("given") or "", family=reader.text("family") or "")
+
+
+def _child(reader: _Reader) -> Child:
+    return Child(
+        identifiers=ChildIdentifiers(
+            caf_child_id=reader.text("cafChildId"), nhs_number=reader.text("nhsNumber"),
+            upn=reader.text("upn"), directory_id=reader.text("directoryId"),
+        ),
+        name=_name(reader.child("name")),
+        date_of_birth=date.fromisoformat(reader.text("dateOfBirth") or ""),
+        gender=Gender(reader.text("gender")),
+    )
+
+
+def _practitioner(reader: _Reader) -> Practitioner:
+    phone, email = reader.text("phone"), reader.text("email")
+    return Practitioner(
+        practitioner_id=reader.text("practitionerId") or "", name=_name(reader.child("name")),
+        role=reader.text("role"), agency=reader.text("agency"),
+        contact=ContactDetails(phone=phone, email=email) if phone or email else None,
+    )
+
+
+class CafSystemInbound(InboundAdapter):
+    kind = "caf_system"
+    accepts = frozenset(ROOTS.values())
+
+    def identify(self, body: bytes, content_type: str) -> Identified:
+        if "xml" not in content_type:
+            raise InputRejected(415, "content-type", "CAF system messages are XML", "Content-Type")
+        root = safe_xml.parse(body)
+        qname = etree.QName(root)
+        if qname.namespace != NS or qname.localname not in ROOTS:
+            raise InputRejected(
+                422, "message-type.known", f"unknown CAF message {qname.localname!r}",
+                field=f"/{qname.localname}",
+            )
+        return Identified(message_type=ROOTS[qname.localname], document=root)
+
+    def read(self, identified: Identified) -> Received:
+        root = identified.document
+        safe_xml.validate(root, SCHEMA)
+        message = _Reader(root)
+        header = message.child("header")
+        episode = message.child("episode")
+        sent_at = datetime.fromisoformat(header.attr("sentAt") or "")
+        if sent_at.tzinfo is None:
+            raise InputRejected(
+                422, "datetime.timezone", "sentAt must carry a time zone", "/header/@sentAt"
+            )
+        event = LeadProfessionalChanged(
+            child=_child(message.child("child")),
+            episode_id=episode.attr("id") or "",
+            episode_version=int(episode.attr("version") or 0),
+            lead_professional=_practitioner(message.child("leadProfessional")),
+            agreed_at=datetime.fromisoformat(message.text("agreedAt") or ""),
+        )
+        return Received(
+            message_type=identified.message_type, message_version=root.get("version", "1"),
+            source_message_id=header.attr("messageId") or "",
+            correlation_id=header.attr("correlationId"), occurred_at=sent_at,
+            purpose=Purpose.DIRECTORY_UPDATE, event=event,
+        )

@@ -1,0 +1,31 @@
+"""The FastAPI application, built around one wired ``Hub``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hub.api import health, inbound, status
+from hub.api.problems import problem
+from hub.bootstrap import Hub
+
+
+def create_app(hub: Hub) -> FastAPI:
+    app = FastAPI(
+        title="Children's services interoperability hub",
+        version="0.1.0",
+        description="Accepts messages from registered case systems, CAF systems and partner "
+        "agencies, decides what each destination may receive, and delivers it reliably.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ()))
+        return problem(422, first.get("msg", "invalid request"), rule=first.get("type"), field=field)
+
+    app.include_router(inbound.router(hub))
+    app.include_router(status.router(hub))
+    app.include_router(health.router(hub))
+    return app

@@ -1,0 +1,20 @@
+"""Flows: the content-based router. Each flow says, for one kind of canonical event, which
+connected systems should hear about it and as which message. Flows speak only canonical; they
+do not decide what may be shared (``consent``) nor how it is written (``adapters``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from hub.canonical import Envelope
+from hub.flows.lead_professional import Outgoing, tell_directories
+
+Flow = Callable[[Session, Envelope], list[Outgoing]]
+
+FLOWS: dict[str, Flow] = {
+    "lead-professional-changed": tell_directories,
+}
+
+__all__ = ["FLOWS", "Flow", "Outgoing"]

@@ -1,0 +1,156 @@
+"""Intake: turn an authenticated system's body into an accepted, durable inbox message, or quarantine it.
+
+The inbox row, its outbox row and the audit entry commit together; then the publish is tried at
+once and left to the outbox relay if the broker is away. A resubmission (same source system and
+source message id) gets the original tracking id back and creates nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from adapters.registry import inbound_for
+from adapters.rejection import InputRejected
+from hub import metrics
+from hub.audit import record
+from hub.canonical import Envelope, new_id, utcnow
+from hub.crypto import KeyRing
+from hub.sealing import seal_json
+from hub.store.database import Database
+from hub.store.tables import ConnectedSystem, InboxMessage, QuarantinedMessage
+from queues.outbox import OutboxRelay, enqueue
+from queues.topology import INBOUND
+
+QUARANTINE_KEEP_BYTES = 65_536
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message_id: str
+    duplicate: bool
+
+
+class Quarantined(Exception):
+    """Input refused; the body is kept in quarantine under ``quarantine_id``."""
+
+    def __init__(self, rejection: InputRejected, quarantine_id: str):
+        super().__init__(rejection.detail)
+        self.rejection = rejection
+        self.quarantine_id = quarantine_id
+
+
+class Intake:
+    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay):
+        self.database = database
+        self.keyring = keyring
+        self.relay = relay
+
+    def accept(
+        self, system: ConnectedSystem, body: bytes, content_type: str, oversize: bool = False,
+    ) -> Accepted:
+        try:
+            if oversize:
+                raise InputRejected(413, "body.max-size", "the message is larger than allowed", "body")
+            envelope = self._read(system, body, content_type)
+        except InputRejected as rejection:
+            quarantine_id = self.quarantine(system.system_id, body, content_type, rejection)
+            metrics.INBOUND.labels(system.system_id, "quarantined").inc()
+            raise Quarantined(rejection, quarantine_id) from None
+        accepted = self._store(system, envelope, body)
+        metrics.INBOUND.labels(system.system_id, "duplicate" if accepted.duplicate else "accepted").inc()
+        return accepted
+
+    def _read(self, system: ConnectedSystem, body: bytes, content_type: str) -> Envelope:
+        adapter = inbound_for(system.kind)
+        if adapter is None:
+            raise InputRejected(403, "system.sends", f"a {system.kind} sends no messages to the hub")
+        identified = adapter.identify(body, content_type)
+        if identified.message_type not in system.allowed_in:
+            raise InputRejected(
+                403, "system.allowed-in",
+                f"{system.system_id} is not allowed to send {identified.message_type}",
+                "message type",
+            )
+        try:
+            received = adapter.read(identified)
+        except (ValidationError, ValueError) as error:
+            raise _canonical_rejection(error) from None
+        return Envelope(
+            correlation_id=received.correlation_id or new_id(), source_system=system.system_id,
+            source_message_id=received.source_message_id, message_type=received.message_type,
+            message_version=received.message_version, occurred_at=received.occurred_at,
+            purpose=received.purpose, payload=received.event,
+        )
+
+    def _store(self, system: ConnectedSystem, envelope: Envelope, body: bytes) -> Accepted:
+        try:
+            with self.database.transaction() as session:
+                existing = self._existing(session, system.system_id, envelope.source_message_id)
+                if existing is not None:
+                    return Accepted(existing, duplicate=True)
+                sealed = seal_json(
+                    self.keyring, envelope.model_dump(mode="json"), f"inbox:{envelope.message_id}"
+                )
+                raw = self.keyring.seal(body, f"inbox-raw:{envelope.message_id}")
+                session.add(InboxMessage(
+                    message_id=envelope.message_id, source_system=system.system_id,
+                    source_message_id=envelope.source_message_id,
+                    correlation_id=envelope.correlation_id, message_type=envelope.message_type,
+                    status="accepted", received_at=envelope.received_at, key_id=sealed.key_id,
+                    envelope_sealed=sealed.blob, raw_sealed=raw.blob,
+                ))
+                session.flush()
+                entry = enqueue(session, INBOUND, {"message_id": envelope.message_id})
+                record(
+                    session, "message.received", system.system_id, envelope.message_id,
+                    message_type=envelope.message_type, correlation_id=envelope.correlation_id,
+                )
+        except IntegrityError:
+            with self.database.transaction() as session:
+                existing = self._existing(session, system.system_id, envelope.source_message_id)
+            if existing is None:
+                raise
+            return Accepted(existing, duplicate=True)
+        self.relay.flush([entry])
+        return Accepted(envelope.message_id, duplicate=False)
+
+    @staticmethod
+    def _existing(session, system_id: str, source_message_id: str) -> str | None:  # type: ignore[no-untyped-def]
+        return session.execute(
+            select(InboxMessage.message_id).where(
+                InboxMessage.source_system == system_id,
+                InboxMessage.source_message_id == source_message_id,
+            )
+        ).scalar_one_or_none()
+
+    def quarantine(
+        self, system_id: str, body: bytes, content_type: str | None, rejection: InputRejected,
+    ) -> str:
+        quarantine_id = new_id()
+        kept = body[:QUARANTINE_KEEP_BYTES] if rejection.status == 413 else body
+        sealed = self.keyring.seal(kept, f"quarantine:{quarantine_id}")
+        with self.database.transaction() as session:
+            session.add(QuarantinedMessage(
+                quarantine_id=quarantine_id, source_system=system_id, received_at=utcnow(),
+                status_code=rejection.status, rule=rejection.rule, field=rejection.field,
+                detail=rejection.detail[:2000], content_type=(content_type or "")[:200],
+                body_bytes=len(body), truncated=len(kept) < len(body), key_id=sealed.key_id,
+                raw_sealed=sealed.blob,
+            ))
+            record(
+                session, "message.quarantined", system_id, None, quarantine_id=quarantine_id,
+                status=rejection.status, rule=rejection.rule, field=rejection.field,
+            )
+        return quarantine_id
+
+
+def _canonical_rejection(error: ValidationError | ValueError) -> InputRejected:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return InputRejected(422, f"canonical.{first['type']}", first["msg"], field)
+    return InputRejected(422, "canonical.value", str(error))

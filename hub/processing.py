@@ -1,0 +1,131 @@
+"""Processing an accepted message: route it, decide each disclosure, render, and plan deliveries.
+
+One transaction per message: the decisions, the deliveries, their outbox rows, the audit entries
+and the inbox status commit together, so a crash leaves either nothing done (the message is
+processed again) or everything done (a repeat is recognised and skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from adapters.registry import outbound_for
+from consent.policy import Destination, SharingDecision, decide
+from hub import metrics
+from hub.audit import record
+from hub.canonical import Envelope, new_id, utcnow
+from hub.crypto import KeyRing
+from hub.flows import FLOWS, Outgoing
+from hub.sealing import open_json, seal_json
+from hub.store.database import Database
+from hub.store.tables import Decision, Delivery, InboxMessage, OutboxEntry
+from queues.outbox import OutboxRelay, enqueue
+from queues.topology import delivery_key
+
+log = logging.getLogger(__name__)
+
+
+def open_envelope(keyring: KeyRing, row: InboxMessage) -> Envelope:
+    data = open_json(keyring, row.key_id, row.envelope_sealed, f"inbox:{row.message_id}")
+    return Envelope.model_validate(data)
+
+
+class Processor:
+    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay):
+        self.database = database
+        self.keyring = keyring
+        self.relay = relay
+
+    def process(self, message_id: str) -> str:
+        """Process one inbox message; returns its status. Safe to call again for the same id.
+
+        A database that is away propagates (the broker message is redelivered); any other
+        failure marks the message failed and audits it, so one bad message cannot stop a worker.
+        """
+        try:
+            return self._process(message_id)
+        except DBAPIError:
+            raise
+        except Exception as error:
+            log.exception("processing of message %s failed", message_id)
+            with self.database.transaction() as session:
+                row = session.get(InboxMessage, message_id, with_for_update=True)
+                if row is not None and row.status == "accepted":
+                    row.status = "failed"
+                    row.processed_at = utcnow()
+                    record(session, "message.failed", "hub", message_id, error=type(error).__name__)
+            return "failed"
+
+    def _process(self, message_id: str) -> str:
+        with self.database.transaction() as session:
+            row = session.execute(
+                select(InboxMessage).where(InboxMessage.message_id == message_id).with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                log.warning("inbound notice for unknown message %s ignored", message_id)
+                return "unknown"
+            if row.status != "accepted":
+                return row.status
+            envelope = open_envelope(self.keyring, row)
+            flow = FLOWS.get(envelope.message_type)
+            entries: list[OutboxEntry] = []
+            if flow is None:
+                row.status = "unrouted"
+                record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
+            else:
+                for outgoing in flow(session, envelope):
+                    entry = self._plan(session, message_id, outgoing)
+                    if entry is not None:
+                        entries.append(entry)
+                row.status = "processed"
+            row.processed_at = utcnow()
+        self.relay.flush(entries)
+        return row.status
+
+    def _plan(self, session: Session, message_id: str, outgoing: Outgoing) -> OutboxEntry | None:
+        system = outgoing.destination
+        destination = Destination(system.system_id, system.kind, frozenset(system.allowed_out))
+        decision = decide(outgoing.envelope, destination)
+        decision_id = self._record_decision(session, message_id, system.system_id, decision)
+        if not decision.permitted:
+            return None
+        adapter = outbound_for(system.kind)
+        if adapter is None:
+            raise LookupError(f"no outbound adapter for {system.kind}")
+        rendered = adapter.render(outgoing.envelope.message_type, decision.data)
+        delivery_id = new_id()
+        sealed = seal_json(self.keyring, {
+            "path": rendered.path, "content_type": rendered.content_type,
+            "body": rendered.body.decode(),
+        }, f"delivery:{delivery_id}")
+        session.add(Delivery(
+            delivery_id=delivery_id, message_id=message_id, decision_id=decision_id,
+            destination=system.system_id, message_type=outgoing.envelope.message_type,
+            status="pending", attempts=0, created_at=utcnow(), key_id=sealed.key_id,
+            payload_sealed=sealed.blob,
+        ))
+        session.flush()
+        return enqueue(session, delivery_key(system.system_id), {"delivery_id": delivery_id})
+
+    @staticmethod
+    def _record_decision(
+        session: Session, message_id: str, destination: str, decision: SharingDecision,
+    ) -> str:
+        decision_id = new_id()
+        outcome = "permit" if decision.permitted else "deny"
+        session.add(Decision(
+            decision_id=decision_id, message_id=message_id, destination=destination,
+            outcome=outcome, legal_basis=decision.legal_basis, reason=decision.reason,
+            fields_shared=decision.shared, fields_withheld=decision.withheld, decided_at=utcnow(),
+        ))
+        record(
+            session, f"decision.{outcome}", "hub", message_id, destination=destination,
+            decision_id=decision_id, legal_basis=decision.legal_basis, reason=decision.reason,
+            fields_shared=decision.shared, fields_withheld=decision.withheld,
+        )
+        metrics.DECISIONS.labels(destination, outcome).inc()
+        return decision_id

@@ -1,0 +1,180 @@
+"""The store's tables. Columns holding personal data are sealed blobs with their key id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def when() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True))
+
+
+class ConnectedSystem(Base):
+    """A registered system: what it is, what it may send and receive, how it authenticates."""
+
+    __tablename__ = "connected_systems"
+    system_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    allowed_in: Mapped[list[str]] = mapped_column(JSON)
+    allowed_out: Mapped[list[str]] = mapped_column(JSON)
+    endpoint_url: Mapped[str | None] = mapped_column(String(500))
+    registered_at: Mapped[datetime] = when()
+
+
+class InboxMessage(Base):
+    """Every accepted inbound message, once: the idempotent consumer's memory."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("source_system", "source_message_id", name="uq_inbox_source"),)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source_system: Mapped[str] = mapped_column(ForeignKey("connected_systems.system_id"))
+    source_message_id: Mapped[str] = mapped_column(String(200))
+    correlation_id: Mapped[str] = mapped_column(String(200), index=True)
+    message_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = when()
+    processed_at: Mapped[datetime | None] = when()
+    key_id: Mapped[str] = mapped_column(String(64))
+    envelope_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboxEntry(Base):
+    """A publish owed to the broker, written in the same transaction as the state it announces.
+
+    The row is deleted once the broker has confirmed it, so the table holds only what is owed.
+    """
+
+    __tablename__ = "outbox"
+    entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    routing_key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Decision(Base):
+    """A sharing decision for one message and one destination, with its reason and basis."""
+
+    __tablename__ = "decisions"
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(10))
+    legal_basis: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    fields_shared: Mapped[list[str]] = mapped_column(JSON)
+    fields_withheld: Mapped[list[str]] = mapped_column(JSON)
+    decided_at: Mapped[datetime] = when()
+
+
+class Delivery(Base):
+    """One rendered message for one destination, and how its delivery is going."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("message_id", "destination", name="uq_delivery_destination"),)
+    delivery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.decision_id"))
+    destination: Mapped[str] = mapped_column(ForeignKey("connected_systems.system_id"))
+    message_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = when()
+    completed_at: Mapped[datetime | None] = when()
+    key_id: Mapped[str] = mapped_column(String(64))
+    payload_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DeliveryAttempt(Base):
+    """One try at handing a delivery to its destination, with the response or error."""
+
+    __tablename__ = "delivery_attempts"
+    attempt_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = when()
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadLetter(Base):
+    """A delivery given up on: the original message, the reason and the attempts made."""
+
+    __tablename__ = "dead_letters"
+    dead_letter_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), unique=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    dead_at: Mapped[datetime] = when()
+
+
+class QuarantinedMessage(Base):
+    """Rejected input, kept sealed for inspection: nothing a partner sends is silently dropped."""
+
+    __tablename__ = "quarantine"
+    quarantine_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source_system: Mapped[str] = mapped_column(String(64), index=True)
+    received_at: Mapped[datetime] = when()
+    status_code: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str | None] = mapped_column(String(500))
+    detail: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    body_bytes: Mapped[int] = mapped_column(Integer)
+    truncated: Mapped[bool] = mapped_column(default=False)
+    key_id: Mapped[str] = mapped_column(String(64))
+    raw_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained record of receipts, decisions and disclosures. No personal data."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recorded_at: Mapped[datetime] = when()
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    message_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    detail: Mapped[dict] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditChainHead(Base):
+    """The single row that serialises appends to the audit chain across processes."""
+
+    __tablename__ = "audit_chain_head"
+    chain: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,90 @@
+"""The worker: consumes inbound messages and per-destination deliveries, and runs the outbox relay.
+
+Each queue gets its own thread and broker connection, so a slow or failing destination only
+holds up its own queue. New receiving systems are picked up while running. ``stop`` lets every
+thread finish the message in hand (acknowledged only once committed) and then return.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import httpx
+
+from hub.bootstrap import Hub
+from hub.registry import all_systems
+from queues.consumer import QueueConsumer
+
+log = logging.getLogger(__name__)
+
+DESTINATION_REFRESH_SECONDS = 5.0
+
+
+class Worker:
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self._stop = threading.Event()
+        self._consumers: dict[str, QueueConsumer] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.hub.broker.declare(["inbound", "deadletter"])
+        self._start_consumer("inbound", self.hub.broker.topology.inbound(), self._on_inbound)
+        self._spawn("outbox-relay", self._relay_loop)
+        self._spawn("destinations", self._destination_loop)
+
+    def run_forever(self) -> None:
+        self.start()
+        self._stop.wait()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        for consumer in list(self._consumers.values()):
+            consumer.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _on_inbound(self, body: dict) -> None:
+        self.hub.processor.process(body["message_id"])
+
+    def _start_consumer(self, name: str, queue, handler: Callable[[dict], None]) -> None:  # type: ignore[no-untyped-def]
+        consumer = QueueConsumer(self.hub.broker.connect(), queue, handler)
+        self._consumers[name] = consumer
+        self._spawn(f"consumer-{name}", consumer.run)
+
+    def _start_destination(self, system_id: str) -> None:
+        client = httpx.Client(timeout=self.hub.settings.delivery_timeout)
+
+        def deliver(body: dict) -> None:
+            self.hub.courier.deliver(body["delivery_id"], client)
+
+        self._start_consumer(
+            f"deliver.{system_id}", self.hub.broker.topology.delivery(system_id), deliver
+        )
+
+    def _destination_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.hub.database.transaction() as session:
+                    wanted = [s.system_id for s in all_systems(session) if s.allowed_out]
+                for system_id in wanted:
+                    if f"deliver.{system_id}" not in self._consumers:
+                        self._start_destination(system_id)
+            except Exception:
+                log.exception("could not refresh the destinations")
+            self._stop.wait(DESTINATION_REFRESH_SECONDS)
+
+    def _relay_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.hub.relay.sweep()
+            except Exception:
+                log.exception("outbox relay sweep failed")
+            self._stop.wait(self.hub.settings.relay_interval)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"hub-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
