@@ -1,0 +1,160 @@
+"""The ``hub`` command line: run the hub, its workers and migrations, register systems, demo."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.registry import KINDS
+from hub.bootstrap import bootstrap
+from hub.registry import RegistryError, all_systems, register
+from hub.settings import Settings
+
+app = typer.Typer(
+    help="Interoperability hub for children's services: case systems, the directory, CAF "
+    "systems and partner agencies, with every disclosure decided and audited.\n\n"
+    "Configuration comes from HUB_* environment variables (see the README).",
+    no_args_is_help=True, rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+systems_app = typer.Typer(help="The registry of connected systems.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(systems_app, name="systems")
+console = Console()
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [HUB_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [HUB_PORT].")] = None,
+    workers: Annotated[bool, typer.Option(help="Run the workers in this process too.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the API (and, by default, the workers) in one process, migrating the store first."""
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.worker import Worker
+
+    _logging(verbose)
+    settings = Settings()
+    hub = bootstrap(settings, migrate=True)
+    worker = Worker(hub) if workers else None
+    if worker:
+        worker.start()
+    console.print(
+        f"[bold]hub[/] store {_redact(settings.resolved_database_url)}, "
+        f"broker {_redact(settings.resolved_broker_url)}"
+    )
+    try:
+        uvicorn.run(create_app(hub), host=host or settings.host, port=port or settings.port,
+                    log_level="info" if verbose else "warning")
+    finally:
+        if worker:
+            worker.stop()
+        hub.close()
+
+
+@app.command()
+def worker(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Run the workers only: inbound processing, deliveries and the outbox relay (stop: Ctrl-C or SIGTERM)."""
+    import signal
+
+    from hub.worker import Worker
+
+    _logging(verbose)
+    hub = bootstrap(Settings())
+    running = Worker(hub)
+    signal.signal(signal.SIGTERM, lambda *_: running.stop())
+    try:
+        running.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+        hub.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or upgrade the store's schema (Alembic)."""
+    from hub.store.database import Database
+    from hub.store.migrate import upgrade
+
+    settings = Settings()
+    database = Database(settings.resolved_database_url)
+    upgrade(database, revision)
+    console.print(f"store at {_redact(settings.resolved_database_url)} is at {revision}")
+
+
+@systems_app.command("add")
+def systems_add(
+    system_id: Annotated[str, typer.Argument(help="Short id, used in URLs: e.g. caf-national.")],
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(KINDS)}.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Base URL the hub delivers to.")] = None,
+    allow_in: Annotated[list[str] | None, typer.Option(help="Message type it may send (repeat).")] = None,
+    allow_out: Annotated[list[str] | None, typer.Option(help="Message type it may receive (repeat).")] = None,
+) -> None:
+    """Register a connected system and print its bearer token (shown once, stored only hashed)."""
+    hub = bootstrap(Settings(), migrate=True)
+    try:
+        with hub.database.transaction() as session:
+            registration = register(
+                session, system_id, name or system_id, kind, endpoint, allow_in, allow_out,
+            )
+    except RegistryError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    finally:
+        hub.close()
+    console.print(f"registered [bold]{system_id}[/] ({kind})")
+    console.print(f"token (shown once): {registration.token}")
+
+
+@systems_app.command("list")
+def systems_list() -> None:
+    """List the registered systems and what each may send and receive."""
+    hub = bootstrap(Settings(), migrate=True)
+    table = Table("id", "kind", "name", "may send", "may receive", "endpoint")
+    with hub.database.transaction() as session:
+        for system in all_systems(session):
+            table.add_row(system.system_id, system.kind, system.name, ", ".join(system.allowed_in),
+                          ", ".join(system.allowed_out), system.endpoint_url or "")
+    hub.close()
+    console.print(table)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the demo's store here.")] = None,
+) -> None:
+    """Start simulated systems and the hub, send a lead-professional change through, show what happened."""
+    from hub.demo import run_demo
+
+    raise typer.Exit(run_demo(console, data_dir))
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+if __name__ == "__main__":
+    app()
