@@ -55,6 +55,24 @@ def validate(root: etree._Element, schema_path: Path) -> None:
         return
     error = schema.error_log.filter_from_errors()[0]
     raise InputRejected(
-        422, f"{RULE_SCHEMA}.{error.type_name.lower()}", error.message,
-        field=f"{error.path} (line {error.line})",
+        422, f"{RULE_SCHEMA}.{error.type_name.lower()}", _without_namespaces(error.message),
+        field=f"{readable_path(root, error.path)} (line {error.line})",
     )
+
+
+def readable_path(root: etree._Element, path: str | None) -> str:
+    """``/*/*[2]/*[6]`` as a sender would say it: ``/leadProfessionalChanged/child/gender``."""
+    if not path:
+        return "/"
+    try:
+        found = root.getroottree().xpath(path)
+    except etree.XPathError:
+        return path
+    if not found or not isinstance(found[0], etree._Element):
+        return path
+    names = [etree.QName(node).localname for node in (found[0], *found[0].iterancestors())]
+    return "/" + "/".join(reversed(names))
+
+
+def _without_namespaces(message: str) -> str:
+    return message.replace("{urn:childrens-hub:caf:1}", "")

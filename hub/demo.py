@@ -21,24 +21,10 @@ from hub.bootstrap import bootstrap
 from hub.registry import register
 from hub.settings import Settings
 from hub.worker import Worker
-from simulators.caf_system import (
-    CafSystemSimulator,
-    ChildSpec,
-    PractitionerSpec,
-    lead_professional_changed,
-)
+from simulators.caf_system import CafSystemSimulator
 from simulators.directory import DirectorySimulator
+from simulators.hannah import melanie_agreed
 from simulators.server import ServerThread
-
-HANNAH = ChildSpec(
-    caf_child_id="CAF-C-0042", given="Hannah", family="Example", date_of_birth="2011-03-14",
-    gender="2", nhs_number="9434765919", directory_id="DIR-7781",
-)
-MELANIE = PractitionerSpec(
-    practitioner_id="P-MEL-01", given="Melanie", family="Mentor", role="Learning mentor",
-    agency="Northfield School", phone="01632 960001", email="melanie@northfield.example",
-)
-
 
 def wait_for(condition, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
@@ -79,7 +65,7 @@ def run_demo(console: Console, data_dir: Path | None) -> int:
 
 
 def _walk_through(console: Console, hub_url: str, token: str, directory: DirectorySimulator) -> int:
-    body = lead_professional_changed(HANNAH, MELANIE, "EP-2031", 3, message_id="caf-msg-0001")
+    body = melanie_agreed()
     console.print("1. The CAF system reports: the TAC agreed Melanie as Hannah's lead professional.")
     reply = CafSystemSimulator.send(hub_url, "caf-national", token, body)
     tracking_id = reply.json()["tracking_id"]
