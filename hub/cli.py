@@ -23,8 +23,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 systems_app = typer.Typer(help="The registry of connected systems.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys for personal data at rest.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(systems_app, name="systems")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -135,6 +137,20 @@ def systems_list() -> None:
                           ", ".join(system.allowed_out), system.endpoint_url or "")
     hub.close()
     console.print(table)
+
+
+@keys_app.command("new")
+def keys_new(
+    key_id: Annotated[str, typer.Argument(help="Name of the key, e.g. 2026-11.")],
+) -> None:
+    """Print a new AES-256 key as HUB_ENCRYPTION_KEYS expects it.
+
+    To rotate, put the new key first and keep the old ones after it:
+    HUB_ENCRYPTION_KEYS="new-id:...,old-id:..." (new data is sealed with the first key).
+    """
+    from hub.crypto import new_key_spec
+
+    typer.echo(new_key_spec(key_id))
 
 
 @app.command()

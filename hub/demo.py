@@ -26,6 +26,7 @@ from simulators.directory import DirectorySimulator
 from simulators.hannah import melanie_agreed
 from simulators.server import ServerThread
 
+
 def wait_for(condition, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ publisher and shared under a lock, so a burst of requests does not open a connec
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -49,10 +50,8 @@ class Publisher:
 
     def _reset(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection is already broken
                 self._connection.release()
-            except Exception:  # noqa: S110 - the connection is already broken
-                pass
         self._connection, self._producer = None, None
         self._declared.clear()
 

@@ -11,8 +11,7 @@ from adapters import safe_xml
 from adapters.base import Identified, InboundAdapter, Received
 from adapters.rejection import InputRejected
 from hub.canonical import LeadProfessionalChanged, Purpose
-from hub.canonical.people import Child, ChildIdentifiers, ContactDetails, Gender, PersonName
-from hub.canonical.people import Practitioner
+from hub.canonical.people import Child, ChildIdentifiers, ContactDetails, Gender, PersonName, Practitioner
 
 NS = "urn:childrens-hub:caf:1"
 SCHEMA = Path(__file__).parent / "schemas" / "caf-messages-1.xsd"
