@@ -9,6 +9,7 @@ from lxml import etree
 
 from adapters import safe_xml
 from adapters.base import Identified, InboundAdapter, Received
+from adapters.identifiers import check_nhs_number, check_upn
 from adapters.rejection import InputRejected
 from hub.canonical import LeadProfessionalChanged, Purpose
 from hub.canonical.people import Child, ChildIdentifiers, ContactDetails, Gender, PersonName, Practitioner
@@ -39,7 +40,9 @@ def _name(reader: _Reader) -> PersonName:
     return PersonName(given=reader.text("given") or "", family=reader.text("family") or "")
 
 
-def _child(reader: _Reader) -> Child:
+def _child(reader: _Reader, path: str) -> Child:
+    check_nhs_number(reader.text("nhsNumber"), f"{path}/nhsNumber")
+    check_upn(reader.text("upn"), f"{path}/upn")
     return Child(
         identifiers=ChildIdentifiers(
             caf_child_id=reader.text("cafChildId"), nhs_number=reader.text("nhsNumber"),
@@ -85,10 +88,11 @@ class CafSystemInbound(InboundAdapter):
         sent_at = datetime.fromisoformat(header.attr("sentAt") or "")
         if sent_at.tzinfo is None:
             raise InputRejected(
-                422, "datetime.timezone", "sentAt must carry a time zone", "/header/@sentAt"
+                422, "datetime.timezone", "sentAt must carry a time zone",
+                f"/{etree.QName(root).localname}/header/@sentAt",
             )
         event = LeadProfessionalChanged(
-            child=_child(message.child("child")),
+            child=_child(message.child("child"), f"/{etree.QName(root).localname}/child"),
             episode_id=episode.attr("id") or "",
             episode_version=int(episode.attr("version") or 0),
             lead_professional=_practitioner(message.child("leadProfessional")),

@@ -81,8 +81,11 @@ def test_a_message_type_the_system_may_not_send_gets_403_and_is_quarantined(runn
          "xml.schema.schemav_cvc_enumeration_valid", "gender"),
         (melanie_agreed().replace(b"<dateOfBirth>2011-03-14</dateOfBirth>", b""), 422,
          "xml.schema.schemav_element_content", "child"),
+        (melanie_agreed().replace(b"9434765919", b"9434765918"), 422,
+         "identifier.nhs-number.invalid-checksum", "/leadProfessionalChanged/child/nhsNumber"),
     ],
-    ids=["malformed", "xxe", "billion-laughs", "bad-gender-code", "missing-date-of-birth"],
+    ids=["malformed", "xxe", "billion-laughs", "bad-gender-code", "missing-date-of-birth",
+         "nhs-number-check-digit"],
 )
 def test_bad_xml_gets_a_4xx_naming_field_and_rule_and_is_quarantined(
     running_hub, body, status, rule, field_has,

@@ -1,0 +1,64 @@
+"""The ``hub`` command line does what the README says."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.crypto import KeyRing
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def hub_env(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("hub.cli.console", Console(width=200))
+    for name in ("HUB_DATABASE_URL", "HUB_BROKER_URL", "HUB_ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+
+    assert result.exit_code == 0
+    for command in ("serve", "worker", "demo", "db", "systems", "keys"):
+        assert command in result.output
+
+
+def test_systems_add_prints_the_token_once_and_list_shows_the_system(hub_env):
+    added = runner.invoke(app, ["systems", "add", "caf-national", "--kind", "caf_system"])
+    listed = runner.invoke(app, ["systems", "list"])
+
+    assert added.exit_code == 0, added.output
+    token = added.output.split("token (shown once): ")[1].split()[0]
+    assert len(token) >= 40
+    assert listed.exit_code == 0
+    assert "caf-national" in listed.output and "lead-professional-changed" in listed.output
+    assert token not in listed.output
+
+
+def test_systems_add_refuses_a_directory_without_an_endpoint(hub_env):
+    result = runner.invoke(app, ["systems", "add", "directory", "--kind", "directory"])
+
+    assert result.exit_code == 2
+    assert "needs an endpoint URL" in result.output
+
+
+def test_keys_new_prints_a_key_the_key_ring_accepts():
+    result = runner.invoke(app, ["keys", "new", "2026-11"])
+
+    ring = KeyRing.parse(result.output.strip())
+    assert ring.active_key_id == "2026-11"
+
+
+def test_demo_shows_the_lead_professional_update_arriving_at_the_directory(hub_env):
+    result = runner.invoke(app, ["demo", "--data-dir", str(hub_env / "demo")])
+
+    assert result.exit_code == 0, result.output
+    assert "duplicate=True" in result.output
+    assert "Delivery to directory: delivered after 1 attempt(s)" in result.output
+    assert '"leadProfessional": true' in result.output
