@@ -43,8 +43,9 @@ def _keep(model: BaseModel, allowed: frozenset[DataCategory], prefix: str, out: 
             if inner:
                 kept[name] = inner
         elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
-            items = [_keep(item, allowed, f"{path}.", out) for item in value]
-            kept[name] = [item for item in items if item]
+            items = [kept_item for item in value if (kept_item := _keep(item, allowed, f"{path}.", out))]
+            if items:
+                kept[name] = items
         else:
             kept[name] = _plain(value)
             out.shared.append(path)

@@ -74,6 +74,17 @@ class ChainStatus:
     problem: str | None = None
 
 
+def _check_head(session: Session, count: int, last_seq: int, last_hash: str) -> ChainStatus:
+    """The head row remembers the newest entry, so deleting the newest entries is seen too."""
+    head = session.get(AuditChainHead, CHAIN)
+    if head is None:
+        return ChainStatus(count, count == 0, None if count == 0 else 1,
+                           None if count == 0 else "the chain head is missing")
+    if (head.last_seq, head.last_hash) != (last_seq, last_hash):
+        return ChainStatus(count, False, last_seq + 1, "the newest entries are missing or altered")
+    return ChainStatus(entries=count, intact=True)
+
+
 def verify_chain(session: Session, batch: int = 5000) -> ChainStatus:
     """Walk the whole chain in sequence order and check every link and every hash."""
     prev_hash, expected_seq, count, last_seq = GENESIS, 1, 0, 0
@@ -82,7 +93,7 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainStatus:
             select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch)
         ).scalars().all()
         if not rows:
-            return ChainStatus(entries=count, intact=True)
+            return _check_head(session, count, last_seq, prev_hash)
         for entry in rows:
             if entry.seq != expected_seq:
                 return ChainStatus(count, False, expected_seq, "an entry is missing")

@@ -8,6 +8,7 @@ as associated data, so a ciphertext copied onto another row does not open.
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import secrets
 from dataclasses import dataclass
@@ -46,7 +47,10 @@ class KeyRing:
             key_id, sep, encoded = item.partition(":")
             if not sep or not key_id:
                 raise KeyRingError("each key must be written 'key_id:base64key'")
-            keys.append((key_id, base64.b64decode(encoded)))
+            try:
+                keys.append((key_id, base64.b64decode(encoded, validate=True)))
+            except binascii.Error:
+                raise KeyRingError(f"key {key_id!r} is not valid base64") from None
         return cls(keys)
 
     @classmethod

@@ -2,8 +2,9 @@
 
 ``backend`` runs a test on the embedded default (SQLite + kombu's SQLAlchemy transport) and on
 the real PostgreSQL and RabbitMQ servers (``HUB_TEST_DATABASE_URL``, ``HUB_TEST_BROKER_URL``;
-defaults are the servers this machine starts). A missing server fails those tests; it never
-skips them.
+defaults are the servers this machine starts). The run creates a database of its own on that
+server and queues under a prefix of its own, so it shares nothing with anything else there.
+A missing server fails those tests; it never skips them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
@@ -26,7 +28,7 @@ from hub.worker import Worker
 from simulators.directory import DirectorySimulator
 from simulators.server import ServerThread
 
-SERVER_DATABASE_URL = os.environ.get(
+SERVER_ADMIN_URL = os.environ.get(
     "HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 SERVER_BROKER_URL = os.environ.get("HUB_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -37,15 +39,27 @@ BACKENDS = [
 ]
 
 
-def reset_postgres(url: str) -> None:
+def _autocommit(url: str, *statements: str) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+        for statement in statements:
+            connection.execute(text(statement))
     engine.dispose()
 
 
-def make_settings(tmp_path: Path, backend: str, **overrides) -> Settings:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="session")
+def server_database_url() -> Iterator[str]:
+    """A database of this test run's own on the PostgreSQL server, dropped at the end."""
+    name = f"hub_test_{uuid.uuid4().hex[:10]}"
+    _autocommit(SERVER_ADMIN_URL, f'CREATE DATABASE "{name}"')
+    try:
+        yield str(make_url(SERVER_ADMIN_URL).set(database=name))
+    finally:
+        _autocommit(SERVER_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(tmp_path: Path, backend: str, database_url: str | None = None,
+                  **overrides) -> Settings:  # type: ignore[no-untyped-def]
     values = dict(
         data_dir=tmp_path, queue_prefix=f"test-{uuid.uuid4().hex[:8]}",
         encryption_keys=new_key_spec("test-1"), delivery_max_attempts=3,
@@ -53,8 +67,9 @@ def make_settings(tmp_path: Path, backend: str, **overrides) -> Settings:  # typ
         delivery_timeout=5.0,
     )
     if backend == "servers":
-        reset_postgres(SERVER_DATABASE_URL)
-        values.update(database_url=SERVER_DATABASE_URL, broker_url=SERVER_BROKER_URL)
+        assert database_url, "the servers backend needs the run's own database"
+        _autocommit(database_url, "DROP SCHEMA IF EXISTS public CASCADE", "CREATE SCHEMA public")
+        values.update(database_url=database_url, broker_url=SERVER_BROKER_URL)
     values.update(overrides)
     return Settings(**values)
 
@@ -74,6 +89,11 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture
+def backend_database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    return request.getfixturevalue("server_database_url") if backend == "servers" else None
+
+
 @dataclass
 class RunningHub:
     hub: Hub
@@ -88,9 +108,11 @@ class RunningHub:
 
 
 @pytest.fixture
-def running_hub(tmp_path: Path, backend: str) -> Iterator[RunningHub]:
+def running_hub(
+    tmp_path: Path, backend: str, backend_database_url: str | None,
+) -> Iterator[RunningHub]:
     """The hub's API and workers on ``backend``, a simulated directory, a registered CAF system."""
-    settings = make_settings(tmp_path, backend)
+    settings = make_settings(tmp_path, backend, backend_database_url)
     directory = DirectorySimulator()
     directory_server = ServerThread(directory.app).start()
     hub = bootstrap(settings, migrate=True)

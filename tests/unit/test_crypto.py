@@ -106,11 +106,6 @@ def test_malformed_spec_raises_keyring_error(spec: str):
         KeyRing.parse(spec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hub/crypto.py KeyRing.parse: base64.b64decode errors (binascii.Error) "
-    "escape instead of KeyRingError",
-)
 def test_spec_with_invalid_base64_raises_keyring_error():
     with pytest.raises(KeyRingError):
         KeyRing.parse("k1:abc")
