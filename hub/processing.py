@@ -51,7 +51,8 @@ class Processor:
         except DBAPIError:
             raise
         except Exception as error:
-            log.exception("processing of message %s failed", message_id)
+            # the type only: an exception's message can quote the personal data it choked on
+            log.error("processing of message %s failed: %s", message_id, type(error).__name__)
             with self.database.transaction() as session:
                 row = session.get(InboxMessage, message_id, with_for_update=True)
                 if row is not None and row.status == "accepted":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from sqlalchemy import select
@@ -35,3 +36,17 @@ def test_stored_payloads_are_not_readable_as_plain_text(running_hub):
             raw = path.read_bytes()
             for value in PERSONAL:
                 assert value not in raw, f"{value!r} readable in {path.name}"
+
+
+def test_no_personal_data_reaches_the_logs(running_hub, caplog):
+    caplog.set_level(logging.DEBUG)
+    running_hub.directory.state.failures_left = 1
+
+    good = submit(running_hub.url, running_hub.caf_token, melanie_agreed()).json()
+    submit(running_hub.url, running_hub.caf_token, melanie_agreed("x").replace(b"<gender>2", b"<gender>7"))
+    submit(running_hub.url, running_hub.caf_token, melanie_agreed("y").replace(b"</child>", b""))
+    settled(running_hub.url, running_hub.caf_token, good["tracking_id"])
+
+    assert caplog.records, "the run must have logged something for this test to mean anything"
+    for value in PERSONAL:
+        assert value.decode() not in caplog.text
