@@ -2,7 +2,7 @@
 #
 #   docker build -t childrens-services-hub .
 #
-# The default command is the API alone (`hub serve --no-workers`), for a deployment with separate
+# The default command is the API alone (`hub serve --no-workers --no-migrate`), for a deployment with separate
 # `hub worker` containers sharing PostgreSQL and RabbitMQ: see docker-compose.yml.
 #
 # Everything in one container on the embedded default (SQLite store and broker, and the key file
@@ -48,4 +48,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"]
 
 ENTRYPOINT ["hub"]
-CMD ["serve", "--no-workers", "--host", "0.0.0.0"]
+CMD ["serve", "--no-workers", "--no-migrate", "--host", "0.0.0.0"]

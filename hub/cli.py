@@ -42,9 +42,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [HUB_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [HUB_PORT].")] = None,
     workers: Annotated[bool, typer.Option(help="Run the workers in this process too.")] = True,
+    migrate: Annotated[bool, typer.Option(
+        help="Upgrade the store's schema first (turn off where a separate `hub db upgrade` runs).",
+    )] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the API (and, by default, the workers) in one process, migrating the store first."""
+    """Run the API (and, by default, the workers) in one process."""
     import uvicorn
 
     from hub.api.app import create_app
@@ -52,7 +55,7 @@ def serve(
 
     _logging(verbose)
     settings = Settings()
-    hub = bootstrap(settings, migrate=True)
+    hub = bootstrap(settings, migrate=migrate)
     worker = Worker(hub) if workers else None
     if worker:
         worker.start()
@@ -131,7 +134,7 @@ def systems_list() -> None:
     """List the registered systems and what each may send and receive."""
     hub = bootstrap(Settings(), migrate=True)
     table = Table("id", "kind", "name", "may send", "may receive", "endpoint")
-    with hub.database.transaction() as session:
+    with hub.database.read() as session:
         for system in all_systems(session):
             table.add_row(system.system_id, system.kind, system.name, ", ".join(system.allowed_in),
                           ", ".join(system.allowed_out), system.endpoint_url or "")

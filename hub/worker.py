@@ -67,7 +67,7 @@ class Worker:
     def _destination_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                with self.hub.database.transaction() as session:
+                with self.hub.database.read() as session:
                     wanted = [s.system_id for s in all_systems(session) if s.allowed_out]
                 for system_id in wanted:
                     if f"deliver.{system_id}" not in self._consumers:

@@ -26,7 +26,7 @@ def caller(hub: Hub, request: Request) -> ConnectedSystem | str | None:
     operator = hub.settings.operator_token
     if operator and hmac.compare_digest(token.encode(), operator.encode()):
         return OPERATOR
-    with hub.database.transaction() as session:
+    with hub.database.read() as session:
         system = authenticate(session, token)
         if system is not None:
             session.expunge(system)

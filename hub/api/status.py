@@ -61,7 +61,7 @@ class MessageStatus(BaseModel):
 
 
 def load_status(hub: Hub, tracking_id: str) -> MessageStatus | None:
-    with hub.database.transaction() as session:
+    with hub.database.read() as session:
         row = session.get(InboxMessage, tracking_id)
         if row is None:
             return None

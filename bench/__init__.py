@@ -1,0 +1,1 @@
+"""Rough performance measurements of the hub (not part of the installed package)."""
