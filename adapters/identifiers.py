@@ -7,6 +7,7 @@ exists, digits, and a final digit (or letter for a temporary UPN).
 from __future__ import annotations
 
 import re
+from types import ModuleType
 
 from stdnum.exceptions import ValidationError
 from stdnum.gb import nhs, upn
@@ -14,23 +15,19 @@ from stdnum.gb import nhs, upn
 from adapters.rejection import InputRejected
 
 
-def _rule(error: ValidationError) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
+def _check(scheme: ModuleType, name: str, value: str | None, field: str) -> None:
+    if value is None:
+        return
+    try:
+        scheme.validate(value)
+    except ValidationError as error:
+        problem = re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
+        raise InputRejected(422, f"identifier.{name}.{problem}", error.message, field) from None
 
 
 def check_nhs_number(value: str | None, field: str) -> None:
-    if value is None:
-        return
-    try:
-        nhs.validate(value)
-    except ValidationError as error:
-        raise InputRejected(422, f"identifier.nhs-number.{_rule(error)}", error.message, field) from None
+    _check(nhs, "nhs-number", value, field)
 
 
 def check_upn(value: str | None, field: str) -> None:
-    if value is None:
-        return
-    try:
-        upn.validate(value)
-    except ValidationError as error:
-        raise InputRejected(422, f"identifier.upn.{_rule(error)}", error.message, field) from None
+    _check(upn, "upn", value, field)
