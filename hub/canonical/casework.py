@@ -66,6 +66,19 @@ class CafEpisode(Canonical):
     closure_reason: str | None = categorised(C.CASE, None)
 
 
+class EvidenceItem(Canonical):
+    """One CAF element carried into social care as draft evidence for an Assessment Framework
+    dimension: never a social worker's conclusion, always with where it came from."""
+
+    dimension: str = categorised(C.CASE)
+    caf_element: str = categorised(C.CASE)
+    text: str = categorised(C.CASE)
+    episode_id: str = categorised(C.CASE)
+    episode_version: int = categorised(C.CASE)
+    author: str | None = categorised(C.CASE, None)
+    recorded_on: date | None = categorised(C.CASE, None)
+
+
 class Referral(Canonical):
     referral_id: str = categorised(C.INVOLVEMENT)
     source: str = categorised(C.CASE)
@@ -73,6 +86,14 @@ class Referral(Canonical):
     primary_need: str | None = categorised(C.CASE, None)
     referrer: Practitioner = categorised(C.INVOLVEMENT)
     referred_at: datetime = categorised(C.INVOLVEMENT)
+    draft_evidence: list[EvidenceItem] = categorised(C.CASE, default_factory=list)
+
+
+class ReferralOutcome(StrEnum):
+    INITIAL_ASSESSMENT = "initial-assessment"
+    NO_FURTHER_ACTION = "no-further-action"
+    SIGNPOSTED = "signposted"
+    SECTION_47 = "section-47"
 
 
 class Closure(Canonical):

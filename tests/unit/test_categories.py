@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from hub.canonical import DataCategory, LeadProfessionalChanged, categorised, field_categories
 from hub.canonical.casework import CafEpisode, Closure, Involvement, Referral
 from hub.canonical.categories import category_of, nested_model
+from hub.canonical.events import EVENT_TYPES
 from hub.canonical.people import Carer, Child, Practitioner
 
 CANONICAL_ENTITIES = [
@@ -107,3 +108,11 @@ def test_category_of_reads_the_label_on_one_field():
 )
 def test_nested_model_finds_the_model_inside_an_annotation(annotation, expected):
     assert nested_model(annotation) is expected
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_every_field_of_every_canonical_event_has_a_category(event_type):
+    missing = [path for path, category in field_categories(EVENT_TYPES[event_type]).items()
+               if category is None]
+
+    assert missing == []
