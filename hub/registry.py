@@ -37,6 +37,7 @@ class Registration:
 def register(
     session: Session, system_id: str, name: str, kind: str, endpoint_url: str | None = None,
     allowed_in: list[str] | None = None, allowed_out: list[str] | None = None, actor: str = "cli",
+    profile: str = "standard",
 ) -> Registration:
     if kind not in KINDS:
         raise RegistryError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
@@ -54,13 +55,14 @@ def register(
         raise RegistryError(f"a {kind} receives messages, so it needs an endpoint URL")
     token = secrets.token_urlsafe(32)
     system = ConnectedSystem(
-        system_id=system_id, name=name, kind=kind, token_sha256=token_digest(token),
+        system_id=system_id, name=name, kind=kind, profile=profile,
+        token_sha256=token_digest(token),
         allowed_in=sorted(allowed_in if allowed_in is not None else can_read),
         allowed_out=sorted(allowed_out if allowed_out is not None else can_render),
         endpoint_url=endpoint_url.rstrip("/") if endpoint_url else None, registered_at=utcnow(),
     )
     session.add(system)
-    record(session, "system.registered", actor, system=system_id, kind=kind)
+    record(session, "system.registered", actor, system=system_id, kind=kind, profile=profile)
     return Registration(system=system, token=token)
 
 

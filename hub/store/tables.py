@@ -41,6 +41,7 @@ class ConnectedSystem(Base):
     system_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str] = mapped_column(String(64), default="standard")
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     allowed_in: Mapped[list[str]] = mapped_column(JSON)
     allowed_out: Mapped[list[str]] = mapped_column(JSON)
