@@ -78,7 +78,7 @@ def test_registration_is_audited(db: Database):
     with db.transaction() as session:
         entry = session.execute(select(AuditEntry)).scalar_one()
     assert (entry.action, entry.actor) == ("system.registered", "admin")
-    assert entry.detail == {"system": "caf-national", "kind": "caf_system"}
+    assert entry.detail == {"system": "caf-national", "kind": "caf_system", "profile": "standard"}
 
 
 def test_receivers_are_the_systems_allowed_the_message_type(db: Database):
