@@ -1,5 +1,9 @@
-"""Declarative mappings: field rules from canonical data to each destination's format, as data files.
+"""Declarative mappings: how each connected system's format maps to and from the canonical model.
 
-The engine and the base and per-authority mapping layers live here; a local authority changes a
-mapping without a Python release.
+A mapping spec is a data file (YAML) validated by a pydantic schema: rules pair a path in the
+system's format (XPath for XML, a dotted path for JSON) with a canonical field, with code lists,
+named transforms, conditions and repeated elements. The hub ships a base layer; an authority
+keeps its own override layer in a directory it owns, merged over the base by rule id. Every
+parsed or rendered field carries its provenance (system, path, rule id, mapping version).
+This package knows nothing of HTTP, queues or consent: it translates, and reports what it did.
 """
