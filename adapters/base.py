@@ -1,14 +1,15 @@
-"""What every adapter offers the hub: read inbound bodies, render outbound ones."""
+"""What adapters hand the hub: a recognised inbound document, a translated message, a rendered one."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from hub.canonical import Purpose
+from hub.canonical import FieldSource, Purpose
 from hub.canonical.events import CanonicalEvent
+from mappings.engine import EffectiveSpec, RenderedField, Skipped
 
 
 @dataclass(frozen=True)
@@ -17,11 +18,12 @@ class Identified:
 
     message_type: str
     document: Any
+    spec: EffectiveSpec | None = None
 
 
 @dataclass(frozen=True)
 class Received:
-    """An inbound message translated into the canonical model."""
+    """An inbound message translated into the canonical model, with where each field came from."""
 
     message_type: str
     message_version: str
@@ -30,6 +32,7 @@ class Received:
     occurred_at: datetime
     purpose: Purpose
     event: CanonicalEvent
+    provenance: dict[str, FieldSource] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,13 @@ class Rendered:
     path: str
     body: bytes
     content_type: str
-
-
-class InboundAdapter(ABC):
-    kind: ClassVar[str]
-    accepts: ClassVar[frozenset[str]]
-
-    @abstractmethod
-    def identify(self, body: bytes, content_type: str) -> Identified:
-        """Parse safely and name the message type; raise ``InputRejected`` if unreadable."""
-
-    @abstractmethod
-    def read(self, identified: Identified) -> Received:
-        """Validate and translate; raise ``InputRejected`` naming the field and rule."""
+    fields: list[RenderedField] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 class OutboundAdapter(ABC):
+    """A renderer written in code, for a kind whose format has no mapping spec (yet)."""
+
     kind: ClassVar[str]
     sends: ClassVar[frozenset[str]]
 

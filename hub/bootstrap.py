@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.registry import Adapters
 from hub.courier import Courier
 from hub.crypto import KeyRing
 from hub.intake import Intake
@@ -11,6 +12,7 @@ from hub.processing import Processor
 from hub.settings import Settings
 from hub.store.database import Database
 from hub.store.migrate import upgrade
+from mappings.registry import MappingRegistry
 from queues.broker import Broker
 from queues.outbox import OutboxRelay
 from queues.publisher import Publisher
@@ -21,6 +23,7 @@ class Hub:
     settings: Settings
     database: Database
     keyring: KeyRing
+    adapters: Adapters
     broker: Broker
     publisher: Publisher
     relay: OutboxRelay
@@ -45,13 +48,14 @@ def bootstrap(settings: Settings | None = None, migrate: bool = False) -> Hub:
     if migrate:
         upgrade(database)
     keyring = load_keyring(settings)
+    adapters = Adapters(MappingRegistry(settings.mappings_dir))
     broker = Broker(settings.resolved_broker_url, settings.queue_prefix)
     publisher = Publisher(broker)
     relay = OutboxRelay(database, publisher)
     return Hub(
-        settings=settings, database=database, keyring=keyring, broker=broker,
+        settings=settings, database=database, keyring=keyring, adapters=adapters, broker=broker,
         publisher=publisher, relay=relay,
-        intake=Intake(database, keyring, relay),
-        processor=Processor(database, keyring, relay),
+        intake=Intake(database, keyring, relay, adapters),
+        processor=Processor(database, keyring, relay, adapters),
         courier=Courier(database, keyring, relay, settings),
     )

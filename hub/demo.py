@@ -6,20 +6,24 @@ tells the hub; the directory shows it. The demo prints each step the hub took an
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from lxml import etree
 from rich.console import Console
 from rich.panel import Panel
+from rich.syntax import Syntax
 from rich.table import Table
+from sqlalchemy import select
 
 from hub.api.app import create_app
-from hub.bootstrap import bootstrap
+from hub.bootstrap import Hub, bootstrap
 from hub.registry import register
+from hub.sealing import open_json
 from hub.settings import Settings
+from hub.store.tables import Delivery
 from hub.worker import Worker
 from simulators.caf_system import CafSystemSimulator
 from simulators.directory import DirectorySimulator
@@ -57,7 +61,7 @@ def run_demo(console: Console, data_dir: Path | None) -> int:
         title="embedded hub and simulated systems are up",
     ))
     try:
-        return _walk_through(console, api.url, caf_token, directory)
+        return _walk_through(console, api.url, caf_token, directory, hub)
     finally:
         worker.stop()
         for server in servers:
@@ -65,7 +69,9 @@ def run_demo(console: Console, data_dir: Path | None) -> int:
         hub.close()
 
 
-def _walk_through(console: Console, hub_url: str, token: str, directory: DirectorySimulator) -> int:
+def _walk_through(
+    console: Console, hub_url: str, token: str, directory: DirectorySimulator, hub: Hub,
+) -> int:
     body = melanie_agreed()
     console.print("1. The CAF system reports: the TAC agreed Melanie as Hannah's lead professional.")
     reply = CafSystemSimulator.send(hub_url, "caf-national", token, body)
@@ -90,9 +96,31 @@ def _walk_through(console: Console, hub_url: str, token: str, directory: Directo
     console.print(f"4. Delivery to {delivery['destination']}: {delivery['status']} after "
                   f"{delivery['attempts']} attempt(s)")
     received = directory.state.received
-    console.print(f"5. The directory received {len(received)} update(s); it now shows:")
-    console.print_json(json.dumps(received[-1].body))
+    console.print(f"5. The directory received {len(received)} update(s); its data feed said:")
+    console.print(Syntax(_pretty(received[-1].body), "xml", word_wrap=True))
+    provenance = _provenance(hub, tracking_id)
+    if provenance:
+        console.print(f"6. Where each field came from ({len(provenance)} fields), e.g.:")
+        for field in provenance[:4]:
+            origin = field["origin"] or {}
+            console.print(f"   {field['wire_path']}  <- rule {field['rule_id']} "
+                          f"({field['spec_id']} {field['mapping_version']})  <- "
+                          f"{origin.get('system')}:{origin.get('wire_path')}")
     return 0
+
+
+def _pretty(xml: str) -> str:
+    return etree.tostring(etree.fromstring(xml.encode()), pretty_print=True).decode()
+
+
+def _provenance(hub: Hub, tracking_id: str) -> list[dict]:
+    with hub.database.read() as session:
+        delivery = session.execute(
+            select(Delivery).where(Delivery.message_id == tracking_id)
+        ).scalar_one()
+        payload = open_json(hub.keyring, delivery.key_id, delivery.payload_sealed,
+                            f"delivery:{delivery.delivery_id}")
+    return payload["provenance"]
 
 
 def _delivered(hub_url: str, token: str, tracking_id: str) -> dict | None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from adapters.registry import inbound_for
+from adapters.registry import Adapters
 from adapters.rejection import InputRejected
 from hub import metrics
 from hub.audit import record
@@ -44,10 +44,11 @@ class Quarantined(Exception):
 
 
 class Intake:
-    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay):
+    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay, adapters: Adapters):
         self.database = database
         self.keyring = keyring
         self.relay = relay
+        self.adapters = adapters
 
     def accept(
         self, system: ConnectedSystem, body: bytes, content_type: str, oversize: bool = False,
@@ -65,10 +66,13 @@ class Intake:
         return accepted
 
     def _read(self, system: ConnectedSystem, body: bytes, content_type: str) -> Envelope:
-        adapter = inbound_for(system.kind)
-        if adapter is None:
-            raise InputRejected(403, "system.sends", f"a {system.kind} sends no messages to the hub")
-        identified = adapter.identify(body, content_type)
+        adapter = self.adapters.for_kind(system.kind)
+        if adapter is None or not adapter.sends(system.profile):
+            raise InputRejected(
+                403, "system.allowed-in", f"{system.system_id} may not send messages to the hub",
+                "message type",
+            )
+        identified = adapter.identify(body, content_type, system.profile)
         if identified.message_type not in system.allowed_in:
             raise InputRejected(
                 403, "system.allowed-in",
@@ -76,14 +80,14 @@ class Intake:
                 "message type",
             )
         try:
-            received = adapter.read(identified)
+            received = adapter.read(identified, system.system_id)
         except (ValidationError, ValueError) as error:
             raise _canonical_rejection(error) from None
         return Envelope(
             correlation_id=received.correlation_id or new_id(), source_system=system.system_id,
             source_message_id=received.source_message_id, message_type=received.message_type,
             message_version=received.message_version, occurred_at=received.occurred_at,
-            purpose=received.purpose, payload=received.event,
+            purpose=received.purpose, payload=received.event, provenance=received.provenance,
         )
 
     def _store(self, system: ConnectedSystem, envelope: Envelope, body: bytes) -> Accepted:

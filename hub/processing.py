@@ -8,12 +8,13 @@ processed again) or everything done (a repeat is recognised and skipped).
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from adapters.registry import outbound_for
+from adapters.registry import Adapters
 from consent.policy import Destination, SharingDecision, decide
 from hub import metrics
 from hub.audit import record
@@ -35,10 +36,11 @@ def open_envelope(keyring: KeyRing, row: InboxMessage) -> Envelope:
 
 
 class Processor:
-    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay):
+    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay, adapters: Adapters):
         self.database = database
         self.keyring = keyring
         self.relay = relay
+        self.adapters = adapters
 
     def process(self, message_id: str) -> str:
         """Process one inbox message; returns its status. Safe to call again for the same id.
@@ -94,14 +96,19 @@ class Processor:
         decision_id = self._record_decision(session, message_id, system.system_id, decision)
         if not decision.permitted:
             return None
-        adapter = outbound_for(system.kind)
-        if adapter is None:
-            raise LookupError(f"no outbound adapter for {system.kind}")
-        rendered = adapter.render(outgoing.envelope.message_type, decision.data)
         delivery_id = new_id()
+        envelope = outgoing.envelope
+        rendered = self.adapters.render(
+            system.kind, system.profile, envelope.message_type, decision.data,
+            header={"message_id": delivery_id, "sent_at": utcnow().isoformat(),
+                    "correlation_id": envelope.correlation_id},
+            origin=envelope.provenance,
+        )
         sealed = seal_json(self.keyring, {
             "path": rendered.path, "content_type": rendered.content_type,
             "body": rendered.body.decode(),
+            "provenance": [field.to_dict() for field in rendered.fields],
+            "skipped": [asdict(skipped) for skipped in rendered.skipped],
         }, f"delivery:{delivery_id}")
         session.add(Delivery(
             delivery_id=delivery_id, message_id=message_id, decision_id=decision_id,

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         None, description="kombu URL of the broker; default SQLAlchemy transport in data_dir."
     )
     queue_prefix: str = Field("hub", description="Prefix of every exchange and queue name.")
+    mappings_dir: Path | None = Field(
+        None, description="The authority's mapping override layer (specs/ and code_lists/)."
+    )
     encryption_keys: str | None = Field(
         None,
         description="Comma-separated 'key_id:base64key' (32-byte AES keys); the first encrypts.",

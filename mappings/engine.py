@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.canonical import FieldSource as Provenance
 from mappings import paths
 from mappings.codecs import Found, JsonCodec, XmlCodec
 from mappings.paths import MISSING
@@ -29,17 +30,6 @@ class MappingError(ValueError):
 
 
 @dataclass(frozen=True)
-class Provenance:
-    """Where one canonical field came from."""
-
-    system: str | None
-    wire_path: str
-    rule_id: str
-    spec_id: str
-    mapping_version: str
-
-
-@dataclass(frozen=True)
 class RenderedField:
     """One field of a rendered document, and the rule and canonical field that produced it."""
 
@@ -49,6 +39,15 @@ class RenderedField:
     spec_id: str
     mapping_version: str
     origin: Provenance | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored and shown: names and paths only, never the value."""
+        return {
+            "wire_path": self.wire_path, "canonical_path": self.canonical_path,
+            "rule_id": self.rule_id, "spec_id": self.spec_id,
+            "mapping_version": self.mapping_version,
+            "origin": self.origin.model_dump() if self.origin else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,7 @@ class Parsed:
     data: dict[str, Any]
     header: dict[str, str]
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    header_paths: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,13 +88,13 @@ class EffectiveSpec:
 
 def parse(effective: EffectiveSpec, document: Any, system: str | None = None) -> Parsed:
     codec = effective.codec
-    header = {}
-    for name in ("message_id", "sent_at", "correlation_id"):
+    result = Parsed(data={}, header={})
+    for name in ("message_id", "sent_at", "correlation_id", "version"):
         path = getattr(effective.spec.header, name)
         found = codec.read(document, path) if path else None
         if found is not None:
-            header[name] = str(found.value)
-    result = Parsed(data={}, header=header)
+            result.header[name] = str(found.value)
+            result.header_paths[name] = found.where
     _parse(effective, codec, effective.spec.rules, document, result.data, "", result, system)
     return result
 
@@ -131,7 +131,8 @@ def _parse(effective: EffectiveSpec, codec, rules: list[Rule], context: Any, out
                 continue
             paths.put(out, target, item_value)
             result.provenance[f"{prefix}{target}"] = Provenance(
-                system, found.where, rule.id, effective.spec.id, effective.version,
+                system=system, wire_path=found.where, rule_id=rule.id,
+                spec_id=effective.spec.id, mapping_version=effective.version,
             )
 
 

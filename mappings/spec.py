@@ -64,6 +64,7 @@ class Header(Strict):
     message_id: str
     sent_at: str
     correlation_id: str | None = None
+    version: str | None = None
 
 
 class MappingSpec(Strict):

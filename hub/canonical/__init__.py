@@ -4,13 +4,14 @@ Free of infrastructure; adapters translate to and from it at the edge.
 """
 
 from hub.canonical.categories import DataCategory, categorised, field_categories
-from hub.canonical.envelope import Envelope, Purpose, new_id, utcnow
+from hub.canonical.envelope import Envelope, FieldSource, Purpose, new_id, utcnow
 from hub.canonical.events import EVENT_TYPES, LeadProfessionalChanged
 
 __all__ = [
     "DataCategory",
     "EVENT_TYPES",
     "Envelope",
+    "FieldSource",
     "LeadProfessionalChanged",
     "Purpose",
     "categorised",

@@ -34,6 +34,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class FieldSource(BaseModel):
+    """Where one canonical field came from: the system, its path there, the mapping rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str | None
+    wire_path: str
+    rule_id: str
+    spec_id: str
+    mapping_version: str
+
+
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,3 +60,4 @@ class Envelope(BaseModel):
     received_at: datetime = Field(default_factory=utcnow)
     purpose: Purpose
     payload: CanonicalEvent
+    provenance: dict[str, FieldSource] = Field(default_factory=dict)

@@ -61,4 +61,5 @@ def test_demo_shows_the_lead_professional_update_arriving_at_the_directory(hub_e
     assert result.exit_code == 0, result.output
     assert "duplicate=True" in result.output
     assert "Delivery to directory: delivered after 1 attempt(s)" in result.output
-    assert '"leadProfessional": true' in result.output
+    assert "<given>Melanie</given>" in result.output
+    assert "rule child-directory-id" in result.output

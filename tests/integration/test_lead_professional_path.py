@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from hub.audit import verify_chain
 from hub.store.tables import AuditEntry
+from simulators.directory import text
 from simulators.hannah import melanie_agreed
 from tests.integration.helpers import settled, submit
 
@@ -28,11 +29,15 @@ def test_lead_professional_reaches_the_directory_once_with_no_case_data(running_
     [received] = running_hub.directory.state.received
     assert received.idempotency_key is not None
     assert received.message_id == tracking_id
-    update = received.body
-    assert update["child"]["identifiers"]["directoryId"] == "DIR-7781"
-    assert update["involvement"]["leadProfessional"] is True
-    assert update["involvement"]["practitioner"]["name"] == {"given": "Melanie", "family": "Mentor"}
-    assert running_hub.directory.lead_professionals()["CAF-C-0042"]["practitionerId"] == "P-MEL-01"
+    assert (received.path, received.content_type) == ("/feed", "application/xml")
+    [update] = running_hub.directory.updates()
+    assert update.get("version") == "3"
+    assert text(update, "d:child/d:directoryId") == "DIR-7781"
+    assert text(update, "d:leadProfessional/d:name/d:given") == "Melanie"
+    assert running_hub.directory.lead_professionals()["DIR-7781"] == {
+        "practitioner_id": "P-MEL-01", "given": "Melanie", "family": "Mentor",
+        "phone": "01632 960001",
+    }
 
 
 def test_every_step_is_audited_and_the_chain_verifies(running_hub):

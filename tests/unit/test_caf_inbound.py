@@ -10,10 +10,11 @@ from datetime import date
 import pytest
 
 from adapters import safe_xml
-from adapters.caf_system.inbound import CafSystemInbound
+from adapters.mapped import MappedAdapter
 from adapters.rejection import InputRejected
 from hub.canonical import Purpose
 from hub.canonical.people import Gender
+from mappings.registry import MappingRegistry
 from simulators.hannah import melanie_agreed
 
 XML = "application/xml"
@@ -35,9 +36,11 @@ def billion_laughs(encoding: str = "UTF-8") -> bytes:
     return text.encode(encoding)
 
 
+ADAPTER = MappedAdapter("caf_system", MappingRegistry())
+
+
 def receive(body: bytes, content_type: str = XML):
-    adapter = CafSystemInbound()
-    return adapter.read(adapter.identify(body, content_type))
+    return ADAPTER.read(ADAPTER.identify(body, content_type, "standard"), "caf-national")
 
 
 def rejection(body: bytes, content_type: str = XML) -> InputRejected:
