@@ -12,6 +12,7 @@ from rich.table import Table
 
 from adapters.registry import KINDS
 from hub.bootstrap import bootstrap
+from hub.cli_mappings import app as mappings_app
 from hub.registry import RegistryError, all_systems, register
 from hub.settings import Settings
 
@@ -27,6 +28,7 @@ keys_app = typer.Typer(help="Encryption keys for personal data at rest.", no_arg
 app.add_typer(db_app, name="db")
 app.add_typer(systems_app, name="systems")
 app.add_typer(keys_app, name="keys")
+app.add_typer(mappings_app, name="mappings")
 console = Console()
 
 

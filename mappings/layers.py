@@ -25,6 +25,7 @@ from mappings.spec import CodeList, MappingSpec, Override, Rule
 from mappings.transforms import TRANSFORMS
 
 BASE_DIR = Path(__file__).parent / "base"
+GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
 class SpecError(ValueError):
