@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mappings.golden import GOLDEN_DIR, cases, run_case
+from mappings.golden import cases, run_case
+from mappings.layers import GOLDEN_DIR
 from mappings.registry import MappingRegistry
 
 REGISTRY = MappingRegistry()
