@@ -4,12 +4,17 @@ Each entry's hash covers its content and the previous entry's hash, so any edit 
 breaks the chain at that point and ``verify_chain`` names it. Entries carry identifiers, field
 names and legal bases, never personal data values. Appends take a row lock on the chain head, so
 the chain stays linear with any number of workers.
+
+Entries about a child carry ``subjects``: keyed hashes of the child's strong identifiers
+(``consent.subjects``), the only thing in the chain that points at a person, there so a subject
+access request can find every disclosure. ``audit_subjects`` indexes them for that look-up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.canonical import utcnow
-from hub.store.tables import AuditChainHead, AuditEntry
+from hub.store.tables import AuditChainHead, AuditEntry, AuditSubject
 
 GENESIS = "0" * 64
 CHAIN = "main"
@@ -44,9 +49,11 @@ def _entry_hash(
 
 def record(
     session: Session, action: str, actor: str, message_id: str | None = None,
-    **detail: Any,
+    *, subjects: Sequence[str] = (), **detail: Any,
 ) -> AuditEntry:
     """Append an entry in the caller's transaction: it commits or rolls back with the work."""
+    if subjects:
+        detail["subjects"] = sorted(set(subjects))
     head = session.execute(
         select(AuditChainHead).where(AuditChainHead.chain == CHAIN).with_for_update()
     ).scalar_one_or_none()
@@ -63,6 +70,8 @@ def record(
     )
     head.last_seq, head.last_hash = seq, digest
     session.add(entry)
+    for subject in sorted(set(subjects)):
+        session.add(AuditSubject(seq=seq, subject_key=subject))
     return entry
 
 

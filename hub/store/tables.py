@@ -179,3 +179,99 @@ class AuditChainHead(Base):
     chain: Mapped[str] = mapped_column(String(20), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentRecord(Base):
+    """A consent for one child and one purpose: who gave it, to whom, for what data, until when.
+
+    The names of the people involved and the free-text notes are sealed; the child is found
+    through ``register_subjects`` (keyed hashes of strong identifiers), never by name.
+    """
+
+    __tablename__ = "consents"
+    consent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    given_by: Mapped[str] = mapped_column(String(10))
+    competent: Mapped[bool | None] = mapped_column()
+    scope: Mapped[list[str]] = mapped_column(JSON)
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    method: Mapped[str] = mapped_column(String(40))
+    given_at: Mapped[datetime] = when()
+    expires_at: Mapped[datetime | None] = when()
+    recorded_at: Mapped[datetime] = when()
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(64), unique=True)
+    withdrawn_at: Mapped[datetime | None] = when()
+    withdrawn_by: Mapped[str | None] = mapped_column(String(10))
+    withdrawal_recorded_by: Mapped[str | None] = mapped_column(String(100))
+    key_id: Mapped[str] = mapped_column(String(64))
+    details_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    withdrawal_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class LegalGatewayRecord(Base):
+    """A decision to share without consent under a legal gateway, with its decision maker and reason."""
+
+    __tablename__ = "legal_gateways"
+    gateway_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(40))
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    scope: Mapped[list[str]] = mapped_column(JSON)
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_by_role: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = when()
+    expires_at: Mapped[datetime | None] = when()
+    recorded_at: Mapped[datetime] = when()
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    reason_digest: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    reason_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RegisterSubject(Base):
+    """Which child a consent or gateway is about: one keyed hash per strong identifier."""
+
+    __tablename__ = "register_subjects"
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    record_kind: Mapped[str] = mapped_column(String(10))
+
+
+class AuditSubject(Base):
+    """Index from a child's keyed identifier hash to the audit entries about that child.
+
+    The hashes are inside the chained entries too; this table only makes the subject access
+    request a look-up instead of a scan, and the report re-checks each entry it finds.
+    """
+
+    __tablename__ = "audit_subjects"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class DecisionContext(Base):
+    """What a sharing decision was made on and why, so it can be explained and re-run at delivery."""
+
+    __tablename__ = "decision_contexts"
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.decision_id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(10))
+    purpose: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str | None] = mapped_column(String(200))
+    basis_kind: Mapped[str | None] = mapped_column(String(10))
+    basis_refs: Mapped[list[str]] = mapped_column(JSON)
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    checks: Mapped[list[dict]] = mapped_column(JSON)
+    recipients: Mapped[list[dict]] = mapped_column(JSON)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    envelope_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class HubSecret(Base):
+    """Secrets the hub makes for itself (the subject-key secret), sealed with the key ring."""
+
+    __tablename__ = "hub_secrets"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = when()
+    key_id: Mapped[str] = mapped_column(String(64))
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,487 @@
+"""The consent register: consents and legal-gateway decisions for each child, and their withdrawal.
+
+Owns storing, validating and reading them back; it does not decide any disclosure (that is
+``consent.policy``). Consents come from the CAF system inside episodes (the episode's consent
+statement) and through the API from registered systems; gateway decisions come through the API.
+Names and free-text notes are sealed with the key ring; the child is found by subject keys
+(``consent.subjects``); every change is an audit entry carrying those keys and no names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent.subjects import SubjectKeys
+from consent.vocabulary import (
+    CHILD_ONLY_PURPOSES,
+    DEFAULT_CATEGORIES,
+    ConsentMethod,
+    ConsentPurpose,
+    Gateway,
+    GivenBy,
+    ScopeEntry,
+    ScopeType,
+    parse_scope,
+)
+from hub.audit import record
+from hub.canonical import DataCategory, Envelope, new_id, utcnow
+from hub.canonical.casework import CafEpisode, ConsentStatement
+from hub.canonical.people import Child
+from hub.crypto import KeyRing, Sealed
+from hub.sealing import open_json, seal_json
+from hub.store.tables import ConsentRecord, LegalGatewayRecord, RegisterSubject
+
+CLOCK_SKEW = timedelta(minutes=5)
+CHILD_WORDS = frozenset({"child", "young person", "young-person", "self"})
+
+
+class RegisterError(ValueError):
+    """A consent, withdrawal or gateway decision that cannot be recorded as asked."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; the hub writes only UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+# --- what the policy reads ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentGrant:
+    consent_id: str
+    purpose: ConsentPurpose
+    given_by: GivenBy
+    competent: bool | None
+    scope: tuple[ScopeEntry, ...]
+    categories: frozenset[DataCategory]
+    given_at: datetime
+    expires_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayGrant:
+    gateway_id: str
+    gateway: Gateway
+    purposes: frozenset[ConsentPurpose]
+    scope: tuple[ScopeEntry, ...]
+    categories: frozenset[DataCategory] | None
+    decided_by: str
+    decided_by_role: str
+    decided_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterState:
+    """Everything on the register about one child, as the sharing policy needs it."""
+
+    consents: tuple[ConsentGrant, ...] = ()
+    gateways: tuple[GatewayGrant, ...] = ()
+
+
+EMPTY = RegisterState()
+
+
+def grant_of(row: ConsentRecord) -> ConsentGrant:
+    return ConsentGrant(
+        consent_id=row.consent_id, purpose=ConsentPurpose(row.purpose), given_by=GivenBy(row.given_by),
+        competent=row.competent, scope=parse_scope(row.scope),
+        categories=frozenset(DataCategory(c) for c in row.categories),
+        given_at=aware(row.given_at), expires_at=aware(row.expires_at),
+        withdrawn_at=aware(row.withdrawn_at),
+    )
+
+
+def gateway_grant_of(row: LegalGatewayRecord) -> GatewayGrant:
+    return GatewayGrant(
+        gateway_id=row.gateway_id, gateway=Gateway(row.gateway),
+        purposes=frozenset(ConsentPurpose(p) for p in row.purposes), scope=parse_scope(row.scope),
+        categories=None if row.categories is None else frozenset(DataCategory(c) for c in row.categories),
+        decided_by=row.decided_by, decided_by_role=row.decided_by_role,
+        decided_at=aware(row.decided_at), expires_at=aware(row.expires_at),
+    )
+
+
+# --- what callers ask to record -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A consent as given: by whom (with the competence judgement), for what, to whom, until when."""
+
+    subjects: tuple[str, ...]
+    purpose: ConsentPurpose
+    given_by: GivenBy
+    scope: tuple[ScopeEntry, ...]
+    method: ConsentMethod
+    given_at: datetime
+    categories: frozenset[DataCategory] | None = None
+    expires_at: datetime | None = None
+    competent: bool | None = None
+    parental_responsibility: bool | None = None
+    given_by_name: str | None = None
+    relationship: str | None = None
+    competence_assessed_by: str | None = None
+    competence_note: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    subjects: tuple[str, ...]
+    gateway: Gateway
+    purposes: frozenset[ConsentPurpose]
+    scope: tuple[ScopeEntry, ...]
+    decided_by: str
+    decided_by_role: str
+    reason: str
+    decided_at: datetime
+    categories: frozenset[DataCategory] | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass
+class Ingested:
+    """What the register made of the consent statement in a CAF episode."""
+
+    recorded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _validate_consent(request: ConsentRequest, now: datetime) -> None:
+    if not request.subjects:
+        raise RegisterError("the child needs at least one strong identifier", "child")
+    if not request.scope:
+        raise RegisterError("a consent names to whom it allows sharing (its scope)", "scope")
+    if request.given_by is GivenBy.CHILD:
+        if request.competent is not True:
+            raise RegisterError(
+                "a child's own consent needs the judgement that they have sufficient understanding "
+                "(Gillick competence); otherwise a person with parental responsibility consents",
+                "given_by.competence",
+            )
+    elif request.parental_responsibility is not True:
+        raise RegisterError(
+            "only a person with parental responsibility may consent for a child",
+            "given_by.parental_responsibility",
+        )
+    if request.purpose in CHILD_ONLY_PURPOSES and request.given_by is not GivenBy.CHILD:
+        raise RegisterError(f"{request.purpose.value} needs the young person's own consent", "given_by")
+    if request.categories is not None and not request.categories:
+        raise RegisterError("a consent that lists data categories lists at least one", "categories")
+    if aware(request.given_at) > now + CLOCK_SKEW:
+        raise RegisterError("consent cannot be given in the future", "given_at")
+    if request.expires_at is not None and aware(request.expires_at) <= aware(request.given_at):
+        raise RegisterError("a consent expires after it was given", "expires_at")
+
+
+def _validate_gateway(request: GatewayRequest, now: datetime) -> None:
+    if not request.subjects:
+        raise RegisterError("the child needs at least one strong identifier", "child")
+    if not request.purposes:
+        raise RegisterError("a gateway decision names the sharing purposes it authorises", "purposes")
+    if not request.scope:
+        raise RegisterError("a gateway decision names to whom it allows sharing (its scope)", "scope")
+    if not request.decided_by.strip() or not request.decided_by_role.strip():
+        raise RegisterError("a gateway decision names its decision maker and their role", "decided_by")
+    if not request.reason.strip():
+        raise RegisterError("a gateway decision records its reason", "reason")
+    if aware(request.decided_at) > now + CLOCK_SKEW:
+        raise RegisterError("a gateway decision cannot be made in the future", "decided_at")
+    if request.expires_at is not None and aware(request.expires_at) <= aware(request.decided_at):
+        raise RegisterError("a gateway decision expires after it was made", "expires_at")
+    if (ConsentPurpose.SENSITIVE_SERVICE_ON_DIRECTORY in request.purposes
+            and request.gateway is not Gateway.S47_SIGNIFICANT_HARM):
+        raise RegisterError(
+            "a sensitive service goes on the directory without the child's consent only where "
+            "significant harm is suspected (s47)", "gateway",
+        )
+
+
+class ConsentRegister:
+    def __init__(self, keyring: KeyRing, subjects: SubjectKeys):
+        self.keyring = keyring
+        self.subjects = subjects
+
+    # --- consents ---------------------------------------------------------------------------
+
+    def record_consent(
+        self, session: Session, request: ConsentRequest, actor: str, source: str | None = None,
+        message_id: str | None = None,
+    ) -> ConsentRecord:
+        now = utcnow()
+        _validate_consent(request, now)
+        consent_id = new_id()
+        categories = request.categories or DEFAULT_CATEGORIES[request.purpose]
+        sealed = seal_json(self.keyring, {
+            "given_by_name": request.given_by_name, "relationship": request.relationship,
+            "competence_assessed_by": request.competence_assessed_by,
+            "competence_note": request.competence_note,
+        }, f"consent:{consent_id}")
+        row = ConsentRecord(
+            consent_id=consent_id, purpose=request.purpose.value, given_by=request.given_by.value,
+            competent=request.competent if request.given_by is GivenBy.CHILD else None,
+            scope=[str(entry) for entry in request.scope],
+            categories=sorted(category.value for category in categories), method=request.method.value,
+            given_at=request.given_at, expires_at=request.expires_at, recorded_at=now,
+            recorded_by=actor, source=source, key_id=sealed.key_id, details_sealed=sealed.blob,
+        )
+        session.add(row)
+        self._index(session, consent_id, "consent", request.subjects)
+        record(
+            session, "consent.recorded", actor, message_id, subjects=request.subjects,
+            consent_id=consent_id, purpose=row.purpose, given_by=row.given_by, scope=row.scope,
+            categories=row.categories, method=row.method, given_at=request.given_at,
+            expires_at=request.expires_at,
+        )
+        return row
+
+    def withdraw(
+        self, session: Session, consent_id: str, withdrawn_by: GivenBy, reason: str, actor: str,
+        name: str | None = None, scope: Iterable[ScopeEntry] | None = None,
+        at: datetime | None = None,
+    ) -> tuple[ConsentRecord, ConsentRecord | None]:
+        """Withdraw a consent, or only some of its scope: then a successor keeps the rest.
+
+        Returns the withdrawn record and the successor (if part of the scope remains).
+        """
+        now = utcnow()
+        row = session.get(ConsentRecord, consent_id, with_for_update=True)
+        if row is None:
+            raise RegisterError(f"no consent {consent_id}", "consent_id")
+        if row.withdrawn_at is not None:
+            raise RegisterError(f"consent {consent_id} was already withdrawn", "consent_id")
+        at = aware(at) or now
+        if at > now + CLOCK_SKEW:
+            raise RegisterError("a withdrawal cannot be dated in the future", "withdrawn_at")
+        at = max(at, aware(row.given_at))
+        current = parse_scope(row.scope)
+        withdrawn_scope = tuple(scope) if scope is not None else current
+        unknown = [str(entry) for entry in withdrawn_scope if entry not in current]
+        if unknown:
+            raise RegisterError(f"consent {consent_id} does not cover {', '.join(unknown)}", "scope")
+        subjects = self.subjects_of(session, consent_id)
+        sealed = seal_json(self.keyring, {"withdrawn_by_name": name, "reason": reason},
+                           f"consent-withdrawal:{consent_id}")
+        row.withdrawn_at, row.withdrawn_by, row.withdrawal_recorded_by = at, withdrawn_by.value, actor
+        row.withdrawal_sealed = sealed.blob
+        remaining = tuple(entry for entry in current if entry not in withdrawn_scope)
+        successor = self._successor(session, row, remaining, subjects, actor, now) if remaining else None
+        record(
+            session, "consent.withdrawn", actor, None, subjects=subjects, consent_id=consent_id,
+            purpose=row.purpose, withdrawn_by=withdrawn_by.value, withdrawn_at=at,
+            scope_withdrawn=[str(entry) for entry in withdrawn_scope],
+            successor=successor.consent_id if successor else None,
+        )
+        return row, successor
+
+    def _successor(
+        self, session: Session, row: ConsentRecord, remaining: tuple[ScopeEntry, ...],
+        subjects: tuple[str, ...], actor: str, now: datetime,
+    ) -> ConsentRecord:
+        successor_id = new_id()
+        details = self.details(row)
+        sealed = seal_json(self.keyring, details, f"consent:{successor_id}")
+        successor = ConsentRecord(
+            consent_id=successor_id, purpose=row.purpose, given_by=row.given_by,
+            competent=row.competent, scope=[str(entry) for entry in remaining],
+            categories=list(row.categories), method=row.method, given_at=row.given_at,
+            expires_at=row.expires_at, recorded_at=now, recorded_by=actor, source=None,
+            key_id=sealed.key_id, details_sealed=sealed.blob,
+        )
+        session.add(successor)
+        self._index(session, successor_id, "consent", subjects)
+        record(
+            session, "consent.recorded", actor, None, subjects=subjects, consent_id=successor_id,
+            purpose=row.purpose, given_by=row.given_by, scope=successor.scope,
+            categories=successor.categories, method=row.method, given_at=aware(row.given_at),
+            expires_at=aware(row.expires_at), replaces=row.consent_id,
+        )
+        return successor
+
+    def details(self, row: ConsentRecord) -> dict[str, Any]:
+        return open_json(self.keyring, row.key_id, row.details_sealed, f"consent:{row.consent_id}")
+
+    def withdrawal(self, row: ConsentRecord) -> dict[str, Any] | None:
+        if row.withdrawal_sealed is None:
+            return None
+        return open_json(self.keyring, row.key_id, row.withdrawal_sealed,
+                         f"consent-withdrawal:{row.consent_id}")
+
+    # --- consent statements in CAF episodes -------------------------------------------------
+
+    def observe(self, session: Session, envelope: Envelope) -> Ingested:
+        """Register the consent statement carried in a CAF episode, once per statement.
+
+        A statement is registered only where it says who gave it in a way the register can
+        stand behind: the child with a recorded competence judgement, or a carer of the child
+        with parental responsibility. Anything else is skipped and the skip audited, so a
+        statement the hub cannot rely on never becomes a basis for sharing.
+        """
+        payload = envelope.payload
+        episode: CafEpisode | None = getattr(payload, "episode", None)
+        child: Child | None = getattr(payload, "child", None)
+        result = Ingested()
+        if not isinstance(episode, CafEpisode) or episode.consent is None or child is None:
+            return result
+        statement = episode.consent
+        subjects = self.subjects.keys_for(child.identifiers)
+        giver = self._giver(statement, child)
+        if isinstance(giver, str):
+            result.skipped.append(giver)
+        for purpose_text in statement.purposes:
+            if isinstance(giver, str):
+                break
+            try:
+                purpose = ConsentPurpose(purpose_text)
+            except ValueError:
+                result.skipped.append(f"unknown purpose {purpose_text!r}")
+                continue
+            scope = self._statement_scope(purpose, statement)
+            if not scope:
+                result.skipped.append(f"{purpose.value} names no agency")
+                continue
+            given_at = statement.given_at or envelope.occurred_at
+            source = _statement_source(envelope.source_system, episode.episode_id, purpose, statement,
+                                       given_at)
+            if session.execute(select(ConsentRecord.consent_id).where(ConsentRecord.source == source)
+                               ).scalar_one_or_none() is not None:
+                continue
+            request = ConsentRequest(
+                subjects=subjects, purpose=purpose, given_by=giver[0], scope=scope,
+                method=ConsentMethod.CAF_CONSENT_STATEMENT, given_at=given_at,
+                competent=True if giver[0] is GivenBy.CHILD else None,
+                parental_responsibility=giver[0] is GivenBy.PARENT, given_by_name=giver[1],
+                relationship=None if giver[0] is GivenBy.CHILD else statement.given_by,
+                competence_note=statement.competence_judgement,
+            )
+            try:
+                row = self.record_consent(session, request, envelope.source_system, source,
+                                          envelope.message_id)
+            except RegisterError as error:
+                result.skipped.append(f"{purpose.value}: {error}")
+                continue
+            result.recorded.append(row.consent_id)
+        if result.skipped:
+            record(session, "consent.not-registered", envelope.source_system, envelope.message_id,
+                   subjects=subjects, episode_id=episode.episode_id, reasons=result.skipped)
+        return result
+
+    @staticmethod
+    def _giver(statement: ConsentStatement, child: Child) -> tuple[GivenBy, str | None] | str:
+        said = statement.given_by.strip().casefold()
+        if said in CHILD_WORDS:
+            if not (statement.competence_judgement or "").strip():
+                return "the child's consent carries no competence judgement"
+            return GivenBy.CHILD, f"{child.name.given} {child.name.family}"
+        for carer in child.carers:
+            if (carer.relationship or "").strip().casefold() == said and carer.parental_responsibility:
+                return GivenBy.PARENT, f"{carer.name.given} {carer.name.family}"
+        return "the consent was not given by the child or a carer recorded with parental responsibility"
+
+    @staticmethod
+    def _statement_scope(purpose: ConsentPurpose, statement: ConsentStatement) -> tuple[ScopeEntry, ...]:
+        agencies = tuple(ScopeEntry(ScopeType.AGENCY, a.strip()) for a in statement.agencies if a.strip())
+        if purpose is ConsentPurpose.CAF_ASSESSMENT:
+            return (ScopeEntry(ScopeType.KIND, "caf_system"), *agencies)
+        if purpose is ConsentPurpose.REFERRAL_TO_SOCIAL_CARE:
+            return (ScopeEntry(ScopeType.KIND, "case_system"), *agencies)
+        return agencies
+
+    # --- legal gateways ---------------------------------------------------------------------
+
+    def record_gateway(self, session: Session, request: GatewayRequest, actor: str) -> LegalGatewayRecord:
+        now = utcnow()
+        _validate_gateway(request, now)
+        gateway_id = new_id()
+        sealed = self.keyring.seal(request.reason.encode(), f"gateway:{gateway_id}")
+        digest = hmac.new(self.subjects.secret, request.reason.encode(), hashlib.sha256).hexdigest()
+        row = LegalGatewayRecord(
+            gateway_id=gateway_id, gateway=request.gateway.value,
+            purposes=sorted(p.value for p in request.purposes),
+            scope=[str(entry) for entry in request.scope],
+            categories=None if request.categories is None else sorted(c.value for c in request.categories),
+            decided_by=request.decided_by, decided_by_role=request.decided_by_role,
+            decided_at=request.decided_at, expires_at=request.expires_at, recorded_at=now,
+            recorded_by=actor, reason_digest=digest, key_id=sealed.key_id, reason_sealed=sealed.blob,
+        )
+        session.add(row)
+        self._index(session, gateway_id, "gateway", request.subjects)
+        record(
+            session, "gateway.recorded", actor, None, subjects=request.subjects, gateway_id=gateway_id,
+            gateway=row.gateway, purposes=row.purposes, scope=row.scope, categories=row.categories,
+            decided_by=row.decided_by, decided_by_role=row.decided_by_role,
+            decided_at=request.decided_at, expires_at=request.expires_at, reason_digest=digest,
+        )
+        return row
+
+    def reason(self, row: LegalGatewayRecord) -> str:
+        return self.keyring.open(Sealed(row.key_id, row.reason_sealed), f"gateway:{row.gateway_id}").decode()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _index(session: Session, record_id: str, kind: str, subjects: Iterable[str]) -> None:
+        for subject in dict.fromkeys(subjects):
+            session.add(RegisterSubject(record_id=record_id, subject_key=subject, record_kind=kind))
+
+    @staticmethod
+    def subjects_of(session: Session, record_id: str) -> tuple[str, ...]:
+        return tuple(session.execute(
+            select(RegisterSubject.subject_key).where(RegisterSubject.record_id == record_id)
+            .order_by(RegisterSubject.subject_key)
+        ).scalars())
+
+    @staticmethod
+    def consents_for(session: Session, subjects: Iterable[str]) -> list[ConsentRecord]:
+        keys = list(subjects)
+        if not keys:
+            return []
+        ids = select(RegisterSubject.record_id).where(RegisterSubject.subject_key.in_(keys))
+        return list(session.execute(
+            select(ConsentRecord).where(ConsentRecord.consent_id.in_(ids)).order_by(ConsentRecord.given_at)
+        ).scalars())
+
+    @staticmethod
+    def gateways_for(session: Session, subjects: Iterable[str] | None = None) -> list[LegalGatewayRecord]:
+        query = select(LegalGatewayRecord).order_by(LegalGatewayRecord.decided_at)
+        if subjects is not None:
+            keys = list(subjects)
+            if not keys:
+                return []
+            ids = select(RegisterSubject.record_id).where(RegisterSubject.subject_key.in_(keys))
+            query = query.where(LegalGatewayRecord.gateway_id.in_(ids))
+        return list(session.execute(query).scalars())
+
+    def state_for(self, session: Session, subjects: Iterable[str]) -> RegisterState:
+        keys = list(subjects)
+        if not keys:
+            return EMPTY
+        return RegisterState(
+            consents=tuple(grant_of(row) for row in self.consents_for(session, keys)),
+            gateways=tuple(gateway_grant_of(row) for row in self.gateways_for(session, keys)),
+        )
+
+
+def _statement_source(
+    system: str, episode_id: str, purpose: ConsentPurpose, statement: ConsentStatement, given_at: datetime,
+) -> str:
+    """One key per consent statement, so each episode version repeating it registers it once."""
+    parts = [system, episode_id, purpose.value, statement.given_by.strip().casefold(),
+             aware(given_at).isoformat(), *sorted(a.strip().casefold() for a in statement.agencies)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
