@@ -11,12 +11,13 @@ from typing import Any
 
 from adapters.base import OutboundAdapter, Rendered
 from adapters.mapped import MappedAdapter
+from adapters.partner.outbound import PARTNER
 from hub.canonical import FieldSource
 from mappings.registry import MappingRegistry
 
 KINDS = ("caf_system", "case_system", "directory", "partner")
 
-OUTBOUND: dict[str, OutboundAdapter] = {}
+OUTBOUND: dict[str, OutboundAdapter] = {PARTNER.kind: PARTNER}
 
 
 class Adapters:

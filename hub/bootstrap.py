@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.registry import Adapters
+from consent.register import ConsentRegister
+from consent.sharing import Sharing
+from consent.subjects import SubjectKeys
 from hub.courier import Courier
 from hub.crypto import KeyRing
 from hub.intake import Intake
@@ -30,6 +33,7 @@ class Hub:
     intake: Intake
     processor: Processor
     courier: Courier
+    sharing: Sharing
 
     def close(self) -> None:
         self.publisher.close()
@@ -52,10 +56,13 @@ def bootstrap(settings: Settings | None = None, migrate: bool = False) -> Hub:
     broker = Broker(settings.resolved_broker_url, settings.queue_prefix)
     publisher = Publisher(broker)
     relay = OutboxRelay(database, publisher)
+    subjects = SubjectKeys(database, keyring)
+    subjects.load()
+    sharing = Sharing(keyring, subjects, ConsentRegister(keyring, subjects))
     return Hub(
         settings=settings, database=database, keyring=keyring, adapters=adapters, broker=broker,
         publisher=publisher, relay=relay,
         intake=Intake(database, keyring, relay, adapters),
-        processor=Processor(database, keyring, relay, adapters),
-        courier=Courier(database, keyring, relay, settings),
+        processor=Processor(database, keyring, relay, adapters, sharing),
+        courier=Courier(database, keyring, relay, settings, sharing), sharing=sharing,
     )

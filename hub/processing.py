@@ -15,15 +15,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from adapters.registry import Adapters
-from consent.policy import Destination, SharingDecision, decide
-from hub import metrics
+from consent.sharing import Sharing
 from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.crypto import KeyRing
 from hub.flows import FLOWS, Outgoing
 from hub.sealing import open_json, seal_json
 from hub.store.database import Database
-from hub.store.tables import Decision, Delivery, InboxMessage, OutboxEntry
+from hub.store.tables import Delivery, InboxMessage, OutboxEntry
 from queues.outbox import OutboxRelay, enqueue
 from queues.topology import delivery_key
 
@@ -36,11 +35,15 @@ def open_envelope(keyring: KeyRing, row: InboxMessage) -> Envelope:
 
 
 class Processor:
-    def __init__(self, database: Database, keyring: KeyRing, relay: OutboxRelay, adapters: Adapters):
+    def __init__(
+        self, database: Database, keyring: KeyRing, relay: OutboxRelay, adapters: Adapters,
+        sharing: Sharing,
+    ):
         self.database = database
         self.keyring = keyring
         self.relay = relay
         self.adapters = adapters
+        self.sharing = sharing
 
     def process(self, message_id: str) -> str:
         """Process one inbox message; returns its status. Safe to call again for the same id.
@@ -74,6 +77,7 @@ class Processor:
             if row.status != "accepted":
                 return row.status
             envelope = open_envelope(self.keyring, row)
+            self.sharing.observe(session, envelope)
             flow = FLOWS.get(envelope.message_type)
             entries: list[OutboxEntry] = []
             if flow is None:
@@ -91,9 +95,8 @@ class Processor:
 
     def _plan(self, session: Session, message_id: str, outgoing: Outgoing) -> OutboxEntry | None:
         system = outgoing.destination
-        destination = Destination(system.system_id, system.kind, frozenset(system.allowed_out))
-        decision = decide(outgoing.envelope, destination)
-        decision_id = self._record_decision(session, message_id, system.system_id, decision)
+        stored = self.sharing.decide(session, message_id, system, outgoing.envelope, outgoing.recipients)
+        decision, decision_id = stored.decision, stored.decision_id
         if not decision.permitted:
             return None
         delivery_id = new_id()
@@ -118,22 +121,3 @@ class Processor:
         ))
         session.flush()
         return enqueue(session, delivery_key(system.system_id), {"delivery_id": delivery_id})
-
-    @staticmethod
-    def _record_decision(
-        session: Session, message_id: str, destination: str, decision: SharingDecision,
-    ) -> str:
-        decision_id = new_id()
-        outcome = "permit" if decision.permitted else "deny"
-        session.add(Decision(
-            decision_id=decision_id, message_id=message_id, destination=destination,
-            outcome=outcome, legal_basis=decision.legal_basis, reason=decision.reason,
-            fields_shared=decision.shared, fields_withheld=decision.withheld, decided_at=utcnow(),
-        ))
-        record(
-            session, f"decision.{outcome}", "hub", message_id, destination=destination,
-            decision_id=decision_id, legal_basis=decision.legal_basis, reason=decision.reason,
-            fields_shared=decision.shared, fields_withheld=decision.withheld,
-        )
-        metrics.DECISIONS.labels(destination, outcome).inc()
-        return decision_id

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from hub.canonical import Envelope
 from hub.flows.lead_professional import Outgoing, tell_directories
+from hub.flows.tac_sharing import share_with_tac
 
 Flow = Callable[[Session, Envelope], list[Outgoing]]
 
 FLOWS: dict[str, Flow] = {
     "lead-professional-changed": tell_directories,
+    "caf-episode-recorded": share_with_tac,
 }
 
 __all__ = ["FLOWS", "Flow", "Outgoing"]

@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from hub.canonical import Envelope
+from hub.canonical.people import Practitioner
 from hub.registry import receivers
 from hub.store.tables import ConnectedSystem
 
 
 @dataclass(frozen=True)
 class Outgoing:
+    """One message for one destination; ``recipients`` are the practitioners there it is for."""
+
     destination: ConnectedSystem
     envelope: Envelope
+    recipients: tuple[Practitioner, ...] = ()
 
 
 def tell_directories(session: Session, envelope: Envelope) -> list[Outgoing]:
