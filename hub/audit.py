@@ -75,6 +75,14 @@ def record(
     return entry
 
 
+def entry_intact(entry: AuditEntry) -> bool:
+    """The entry's own hash still matches its content (its place in the chain is ``verify_chain``'s)."""
+    return _entry_hash(
+        entry.prev_hash, entry.seq, entry.recorded_at, entry.action, entry.actor, entry.message_id,
+        entry.detail,
+    ) == entry.entry_hash
+
+
 @dataclass(frozen=True)
 class ChainStatus:
     entries: int

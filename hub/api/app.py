@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from hub.api import health, inbound, status
+from hub.api import consent, health, inbound, status
 from hub.api.problems import problem
 from hub.bootstrap import Hub
 
@@ -28,4 +28,5 @@ def create_app(hub: Hub) -> FastAPI:
     app.include_router(inbound.router(hub))
     app.include_router(status.router(hub))
     app.include_router(health.router(hub))
+    app.include_router(consent.router(hub))
     return app
