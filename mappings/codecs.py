@@ -52,6 +52,14 @@ class Found:
 class XmlCodec:
     def __init__(self, namespaces: dict[str, str]):
         self.namespaces = namespaces
+        self._compiled: dict[str, etree.XPath] = {}
+
+    def _xpath(self, path: str) -> etree.XPath:
+        """Compiled once per codec: a spec's paths are evaluated for every message."""
+        compiled = self._compiled.get(path)
+        if compiled is None:
+            compiled = self._compiled[path] = etree.XPath(path, namespaces=self.namespaces)
+        return compiled
 
     def new_document(self, root: str) -> etree._Element:
         return etree.Element(self._qname(root), nsmap={
@@ -62,11 +70,21 @@ class XmlCodec:
         return self._qname(root)
 
     def read(self, context: etree._Element, path: str) -> Found | None:
-        found = context.xpath(path, namespaces=self.namespaces)
+        found = self._xpath(path)(context)
         if isinstance(found, list):
             if not found:
                 return None
             found = found[0]
+        return self._found(context, path, found)
+
+    def read_all(self, context: etree._Element, path: str) -> list[Found]:
+        """Every non-empty value at ``path``, in document order."""
+        found = context.xpath(path, namespaces=self.namespaces)
+        nodes = found if isinstance(found, list) else [found]
+        return [value for node in nodes if (value := self._found(context, path, node)) is not None]
+
+    @staticmethod
+    def _found(context: etree._Element, path: str, found: Any) -> Found | None:
         if isinstance(found, etree._Element):
             text = (found.text or "").strip()
             return Found(text, describe(found)) if text else None
@@ -77,9 +95,13 @@ class XmlCodec:
             return Found(text, where) if text else None
         return None
 
+    @staticmethod
+    def item_where(path: str, node: etree._Element, position: int) -> str:
+        """Where one of the items ``items`` found sits in the document."""
+        return describe(node)
+
     def items(self, context: etree._Element, path: str) -> list[etree._Element]:
-        return [node for node in context.xpath(path, namespaces=self.namespaces)
-                if isinstance(node, etree._Element)]
+        return [node for node in self._xpath(path)(context) if isinstance(node, etree._Element)]
 
     def write(self, context: etree._Element, path: str, value: Any) -> str:
         *parents, last = split_steps(path, "/")
@@ -106,6 +128,12 @@ class XmlCodec:
         for step in parents:
             node = self._child(node, step, create_new=False)
         return self._child(node, last, create_new=True)
+
+    def append(self, context: etree._Element, path: str, value: Any) -> str:
+        """A new element at ``path`` holding ``value``: one of a repeated element's values."""
+        leaf = self.new_item(context, path)
+        leaf.text = _text(value)
+        return describe(leaf)
 
     def _child(self, node: etree._Element, step: str, create_new: bool) -> etree._Element:
         if step == ".":
@@ -157,8 +185,32 @@ class JsonCodec:
         return {}
 
     def read(self, context: Any, path: str, where: str = "") -> Found | None:
+        found = self._node(context, split_steps(path, "."), where)
+        if found is None:
+            return None
+        node, trail = found
+        if node is None or node == "" or isinstance(node, dict | list):
+            return None
+        return Found(node, trail)
+
+    def read_all(self, context: Any, path: str) -> list[Found]:
+        """Every non-empty plain value of the list at ``path``."""
+        *parents, last = split_steps(path, ".")
+        found = self._node(context, parents, "")
+        if found is None:
+            return []
+        node, trail = found
+        if not isinstance(node, dict) or not isinstance(node.get(last), list):
+            return []
+        where = f"{trail}.{last}" if trail else last
+        return [Found(value, f"{where}[{index}]") for index, value in enumerate(node[last])
+                if value not in (None, "") and not isinstance(value, dict | list)]
+
+    @staticmethod
+    def _node(context: Any, steps: list[str], where: str) -> tuple[Any, str] | None:
+        """The value the steps lead to, and its path; list-item steps pick the first match."""
         node, trail = context, where
-        for step in split_steps(path, "."):
+        for step in steps:
             key, field, value = _json_step(step)
             if not isinstance(node, dict) or key not in node:
                 return None
@@ -171,9 +223,12 @@ class JsonCodec:
                 if not matches:
                     return None
                 node, trail = node[matches[0]], f"{trail}[{matches[0]}]"
-        if node is None or node == "" or isinstance(node, dict | list):
-            return None
-        return Found(node, trail)
+        return node, trail
+
+    @staticmethod
+    def item_where(path: str, node: dict[str, Any], position: int) -> str:
+        """Where one of the items ``items`` found sits in the document (relative to its context)."""
+        return f"{path}[{position}]"
 
     def items(self, context: Any, path: str) -> list[dict[str, Any]]:
         node = context
@@ -205,6 +260,16 @@ class JsonCodec:
         item: dict[str, Any] = {}
         node.setdefault(last, []).append(item)
         return item
+
+    def append(self, context: dict[str, Any], path: str, value: Any) -> str:
+        """``value`` added to the list at ``path``: one of a repeated element's values."""
+        *parents, last = split_steps(path, ".")
+        node, trail = context, ""
+        for step in parents:
+            node, trail = self._child(node, step, trail)
+        values = node.setdefault(last, [])
+        values.append(value)
+        return f"{trail}.{last}[{len(values) - 1}]" if trail else f"{last}[{len(values) - 1}]"
 
     @staticmethod
     def _child(node: dict[str, Any], step: str, trail: str) -> tuple[dict[str, Any], str]:

@@ -9,6 +9,7 @@ field is absent (withheld by the sharing decision, or never sent) is reported as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from hub.canonical import FieldSource as Provenance
@@ -81,9 +82,14 @@ class EffectiveSpec:
     version: str
     layers: tuple[str, ...]
 
-    @property
+    @cached_property
     def codec(self) -> XmlCodec | JsonCodec:
         return XmlCodec(self.spec.namespaces) if self.spec.format == "xml" else JsonCodec()
+
+    @cached_property
+    def inverse_code_lists(self) -> dict[str, dict[str, str]]:
+        return {key: {wire: code for code, wire in code_list.entries.items()}
+                for key, code_list in self.code_lists.items()}
 
 
 def parse(effective: EffectiveSpec, document: Any, system: str | None = None) -> Parsed:
@@ -105,14 +111,36 @@ def _parse(effective: EffectiveSpec, codec, rules: list[Rule], context: Any, out
         if rule.direction == "outbound":
             continue
         if rule.each is not None:
-            items = []
-            for index, node in enumerate(codec.items(context, rule.wire)):
+            gathered = paths.get(out, rule.canonical)
+            items = [] if gathered is MISSING else list(gathered)
+            for position, node in enumerate(codec.items(context, rule.wire)):
+                index = len(items)
                 item: dict[str, Any] = {}
-                _parse(effective, codec, rule.each, node, item,
-                       f"{prefix}{rule.canonical}[{index}].", result, system)
+                item_prefix = f"{prefix}{rule.canonical}[{index}]."
+                _parse(effective, codec, rule.each, node, item, item_prefix, result, system)
+                if rule.select is not None and rule.select.equals is not None \
+                        and paths.get(item, rule.select.canonical) is MISSING:
+                    paths.put(item, rule.select.canonical, rule.select.equals)
+                    result.provenance[f"{item_prefix}{rule.select.canonical}"] = Provenance(
+                        system=system, wire_path=codec.item_where(rule.wire, node, position),
+                        rule_id=rule.id, spec_id=effective.spec.id, mapping_version=effective.version,
+                    )
                 items.append(item)
             if items:
                 paths.put(out, rule.canonical, items)
+            continue
+        if rule.repeated:
+            every = codec.read_all(context, rule.wire)
+            if not every and rule.required:
+                raise MappingError(rule.id, rule.wire, "required but missing")
+            if not every or (rule.when is not None and not _holds(rule.when, out)):
+                continue
+            paths.put(out, rule.canonical, [_to_canonical(effective, rule, f) for f in every])
+            for index, found in enumerate(every):
+                result.provenance[f"{prefix}{rule.canonical}[{index}]"] = Provenance(
+                    system=system, wire_path=found.where, rule_id=rule.id,
+                    spec_id=effective.spec.id, mapping_version=effective.version,
+                )
             continue
         found = codec.read(context, rule.wire)
         if found is None:
@@ -139,7 +167,7 @@ def _parse(effective: EffectiveSpec, codec, rules: list[Rule], context: Any, out
 def _to_canonical(effective: EffectiveSpec, rule: Rule, found: Found) -> Any:
     value = found.value
     if rule.code_list:
-        inverse = {wire: code for code, wire in effective.code_lists[rule.code_list].entries.items()}
+        inverse = effective.inverse_code_lists[rule.code_list]
         if str(value) not in inverse:
             raise MappingError(rule.id, found.where,
                                f"{value!r} is not a code of {rule.code_list}")
@@ -180,9 +208,25 @@ def _render(effective: EffectiveSpec, codec, rules: list[Rule], data: dict[str, 
                 result.skipped.append(Skipped(rule.id, f"{prefix}{rule.canonical}", "no value"))
                 continue
             for index, item in enumerate(items):
+                if rule.select is not None and not _holds(rule.select, item):
+                    continue
                 node = codec.new_item(context, rule.wire)
                 _render(effective, codec, rule.each, item, node,
                         f"{prefix}{rule.canonical}[{index}].", result, origin)
+            continue
+        if rule.repeated:
+            values = paths.get(data, rule.canonical)
+            if values is MISSING:
+                if rule.required:
+                    raise MappingError(rule.id, rule.wire, f"{rule.canonical} is required")
+                result.skipped.append(Skipped(rule.id, f"{prefix}{rule.canonical}", "no value"))
+                continue
+            for index, value in enumerate(values):
+                where = codec.append(context, rule.wire, _to_wire(effective, rule, value))
+                path = f"{prefix}{rule.canonical}[{index}]"
+                result.fields.append(RenderedField(
+                    where, path, rule.id, effective.spec.id, effective.version, origin.get(path),
+                ))
             continue
         canonical = rule.canonical_paths()
         values = [paths.get(data, path) for path in canonical]
