@@ -3,7 +3,11 @@
 XML paths are XPath when reading. When writing, a path is a simple location the codec can build:
 steps ``prefix:name``, optionally with ``[@attr='value']`` predicates, and a final ``@attr``; ``.``
 is the element in hand. JSON paths are dotted keys, and a step ``key[field=value]`` picks (or, when
-writing, adds) the list item whose ``field`` equals ``value``, as FHIR identifiers need.
+writing, adds) the list item whose ``field`` equals ``value``, as FHIR identifiers need; ``field``
+may itself be dotted (``entry[resource.resourceType=Patient]`` picks a FHIR Bundle entry by the
+type of its resource). A step ``key[2]`` is the list item at that position (from 0), as FHIR's
+lists of one need (``name[use=official].given[0]``); writing fills a list in order, never leaving
+a gap.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ _XML_STEP = re.compile(
     r"(?P<predicates>(?:\[@[\w:.-]+='[^']*'\])*)$"
 )
 _XML_PREDICATE = re.compile(r"\[@([\w:.-]+)='([^']*)'\]")
-_JSON_STEP = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<field>[^=\]]+)=(?P<value>[^\]]*)\])?$")
+_JSON_STEP = re.compile(
+    r"^(?P<key>[^\[\]]+)(?:\[(?:(?P<index>\d+)|(?P<field>[^=\]]+)=(?P<value>[^\]]*))\])?$"
+)
 
 
 class PathError(ValueError):
@@ -210,16 +216,15 @@ class JsonCodec:
     def _node(context: Any, steps: list[str], where: str) -> tuple[Any, str] | None:
         """The value the steps lead to, and its path; list-item steps pick the first match."""
         node, trail = context, where
-        for step in steps:
-            key, field, value = _json_step(step)
-            if not isinstance(node, dict) or key not in node:
+        for text in steps:
+            step = _json_step(text)
+            if not isinstance(node, dict) or step.key not in node:
                 return None
-            node, trail = node[key], f"{trail}.{key}" if trail else key
-            if field is not None:
+            node, trail = node[step.key], f"{trail}.{step.key}" if trail else step.key
+            if step.selects:
                 if not isinstance(node, list):
                     return None
-                matches = [i for i, item in enumerate(node)
-                           if isinstance(item, dict) and str(item.get(field)) == value]
+                matches = step.positions(node)
                 if not matches:
                     return None
                 node, trail = node[matches[0]], f"{trail}[{matches[0]}]"
@@ -231,26 +236,34 @@ class JsonCodec:
         return f"{path}[{position}]"
 
     def items(self, context: Any, path: str) -> list[dict[str, Any]]:
-        node = context
-        for step in split_steps(path, "."):
-            key, field, value = _json_step(step)
-            if not isinstance(node, dict) or key not in node:
-                return []
-            node = node[key]
-            if field is not None:
-                node = [i for i in node if isinstance(i, dict) and str(i.get(field)) == value]
-        return [item for item in node if isinstance(item, dict)] if isinstance(node, list) else []
+        """The objects of the list at ``path``; a selecting last step keeps the items it picks."""
+        *parents, last = split_steps(path, ".")
+        found = self._node(context, parents, "")
+        step = _json_step(last)
+        if found is None or not isinstance(found[0], dict):
+            return []
+        node = found[0].get(step.key)
+        if not isinstance(node, list):
+            return []
+        if step.selects:
+            node = [node[i] for i in step.positions(node)]
+        return [item for item in node if isinstance(item, dict)]
 
     def write(self, context: dict[str, Any], path: str, value: Any) -> str:
         *parents, last = split_steps(path, ".")
         node, trail = context, ""
         for step in parents:
             node, trail = self._child(node, step, trail)
-        key, field, match = _json_step(last)
-        if field is not None:
-            raise PathError(f"the last step of {path!r} cannot select a list item")
-        node[key] = value
-        return f"{trail}.{key}" if trail else key
+        step = _json_step(last)
+        where = f"{trail}.{step.key}" if trail else step.key
+        if step.index is not None:
+            values = node.setdefault(step.key, [])
+            _fill(values, step.index, value, path)
+            return f"{where}[{step.index}]"
+        if step.field is not None:
+            raise PathError(f"the last step of {path!r} cannot select a list item by a field")
+        node[step.key] = value
+        return where
 
     def new_item(self, context: dict[str, Any], path: str) -> dict[str, Any]:
         *parents, last = split_steps(path, ".")
@@ -273,20 +286,73 @@ class JsonCodec:
 
     @staticmethod
     def _child(node: dict[str, Any], step: str, trail: str) -> tuple[dict[str, Any], str]:
-        key, field, value = _json_step(step)
-        trail = f"{trail}.{key}" if trail else key
-        if field is None:
-            return node.setdefault(key, {}), trail
-        items = node.setdefault(key, [])
-        for index, item in enumerate(items):
-            if str(item.get(field)) == value:
-                return item, f"{trail}[{index}]"
-        items.append({field: value})
-        return items[-1], f"{trail}[{len(items) - 1}]"
+        parsed = _json_step(step)
+        trail = f"{trail}.{parsed.key}" if trail else parsed.key
+        if not parsed.selects:
+            return node.setdefault(parsed.key, {}), trail
+        items = node.setdefault(parsed.key, [])
+        matches = parsed.positions(items)
+        if matches:
+            return items[matches[0]], f"{trail}[{matches[0]}]"
+        if parsed.index is not None:
+            _fill(items, parsed.index, {}, step)
+            return items[parsed.index], f"{trail}[{parsed.index}]"
+        item: dict[str, Any] = {}
+        _put(item, parsed.field or "", parsed.value)
+        items.append(item)
+        return item, f"{trail}[{len(items) - 1}]"
 
 
-def _json_step(step: str) -> tuple[str, str | None, str | None]:
+@dataclass(frozen=True)
+class _JsonStep:
+    """``key``, ``key[field=value]`` (``field`` may be dotted) or ``key[index]``."""
+
+    key: str
+    field: str | None = None
+    value: str | None = None
+    index: int | None = None
+
+    @property
+    def selects(self) -> bool:
+        return self.field is not None or self.index is not None
+
+    def positions(self, items: list[Any]) -> list[int]:
+        """The positions of the list items this step picks."""
+        if self.index is not None:
+            return [self.index] if self.index < len(items) else []
+        return [i for i, item in enumerate(items) if _get(item, self.field or "") == self.value]
+
+
+def _json_step(step: str) -> _JsonStep:
     match = _JSON_STEP.match(step)
     if match is None:
         raise PathError(f"cannot read the step {step!r}")
-    return match["key"], match["field"], match["value"]
+    index = match["index"]
+    return _JsonStep(match["key"], match["field"], match["value"],
+                     int(index) if index is not None else None)
+
+
+def _get(item: Any, field: str) -> str | None:
+    """The plain value at the dotted ``field`` inside a list item, as text."""
+    for key in field.split("."):
+        if not isinstance(item, dict) or key not in item:
+            return None
+        item = item[key]
+    return None if item is None or isinstance(item, dict | list) else str(item)
+
+
+def _put(item: dict[str, Any], field: str, value: Any) -> None:
+    *parents, last = field.split(".")
+    for key in parents:
+        item = item.setdefault(key, {})
+    item[last] = value
+
+
+def _fill(values: list[Any], index: int, value: Any, path: str) -> None:
+    """Put ``value`` at ``index``: replace an item, or add the next one; never leave a gap."""
+    if index < len(values):
+        values[index] = value
+    elif index == len(values):
+        values.append(value)
+    else:
+        raise PathError(f"{path!r}: position {index} would leave a gap in a list of {len(values)}")
