@@ -85,7 +85,7 @@ class XmlCodec:
 
     def read_all(self, context: etree._Element, path: str) -> list[Found]:
         """Every non-empty value at ``path``, in document order."""
-        found = context.xpath(path, namespaces=self.namespaces)
+        found = self._xpath(path)(context)
         nodes = found if isinstance(found, list) else [found]
         return [value for node in nodes if (value := self._found(context, path, node)) is not None]
 

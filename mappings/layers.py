@@ -139,6 +139,10 @@ def validate(spec: MappingSpec, code_lists: dict[str, CodeList], path: Path) -> 
                         f"{spec.kind}, which may receive only "
                         f"{', '.join(sorted(c.value for c in allowed)) or 'nothing'}"
                     )
+            if rule.select is not None and \
+                    f"{prefix}{rule.canonical}.{rule.select.canonical}" not in categories:
+                raise SpecError(f"{path}: rule {rule.id}: the items of {prefix}{rule.canonical} "
+                                f"have no field {rule.select.canonical}")
             if rule.each is not None:
                 check(rule.each, f"{prefix}{rule.canonical}.")
 

@@ -26,7 +26,11 @@ class Rule(Strict):
     """One field: a path in the system's format paired with a canonical field.
 
     ``each`` makes a repeated element: ``wire`` names the element that repeats, ``canonical`` the
-    list field, and the nested rules map each item, with paths relative to it.
+    list field, and the nested rules map each item, with paths relative to it. ``select`` keeps
+    to the items it holds for (tested on the item), so several ``each`` rules can place one list's
+    items in different wire elements; parsing gathers their items in rule order and gives each
+    the ``equals`` value of the ``select``. ``repeated`` makes a wire element repeat once per
+    value of a list of plain values (codes, names, lines of an address).
     """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
@@ -40,6 +44,8 @@ class Rule(Strict):
     when: Condition | None = None
     direction: Literal["both", "inbound", "outbound"] = "both"
     each: list[Rule] | None = None
+    select: Condition | None = None
+    repeated: bool = False
     description: str | None = None
 
     @model_validator(mode="after")
@@ -50,6 +56,12 @@ class Rule(Strict):
             raise ValueError(f"rule {self.id}: several canonical fields need the join transform")
         if self.each is not None and not isinstance(self.canonical, str):
             raise ValueError(f"rule {self.id}: a repeated element maps to one list field")
+        if self.select is not None and self.each is None:
+            raise ValueError(f"rule {self.id}: select picks items of a repeated element (each)")
+        if self.repeated and (self.each is not None or not isinstance(self.canonical, str)
+                              or self.default is not None):
+            raise ValueError(f"rule {self.id}: repeated maps one list of plain values, "
+                             "without each or a default")
         return self
 
     def canonical_paths(self) -> list[str]:
