@@ -22,9 +22,10 @@ from hub.crypto import KeyRing
 from hub.flows import FLOWS, Outgoing
 from hub.sealing import open_json, seal_json
 from hub.store.database import Database
-from hub.store.tables import Delivery, InboxMessage, OutboxEntry
+from hub.store.tables import DeadLetter, Delivery, InboxMessage, OutboxEntry
+from mappings.engine import MappingError
 from queues.outbox import OutboxRelay, enqueue
-from queues.topology import delivery_key
+from queues.topology import DEAD_LETTER, delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +102,16 @@ class Processor:
             return None
         delivery_id = new_id()
         envelope = outgoing.envelope
-        rendered = self.adapters.render(
-            system.kind, system.profile, envelope.message_type, decision.data,
-            header={"message_id": delivery_id, "sent_at": utcnow().isoformat(),
-                    "correlation_id": envelope.correlation_id},
-            origin=envelope.provenance,
-        )
+        try:
+            rendered = self.adapters.render(
+                system.kind, system.profile, envelope.message_type, decision.data,
+                header={"message_id": delivery_id, "sent_at": utcnow().isoformat(),
+                        "correlation_id": envelope.correlation_id},
+                origin=envelope.provenance,
+            )
+        except (MappingError, LookupError) as error:
+            return self._unrenderable(session, message_id, decision_id, system.system_id,
+                                      envelope.message_type, delivery_id, error)
         sealed = seal_json(self.keyring, {
             "path": rendered.path, "content_type": rendered.content_type,
             "body": rendered.body.decode(),
@@ -121,3 +126,34 @@ class Processor:
         ))
         session.flush()
         return enqueue(session, delivery_key(system.system_id), {"delivery_id": delivery_id})
+
+    def _unrenderable(
+        self, session: Session, message_id: str, decision_id: str, destination: str,
+        message_type: str, delivery_id: str, error: Exception,
+    ) -> OutboxEntry:
+        """A message the destination's mapping cannot render goes to the dead letter channel
+        at once, naming the rule (not the value, which may be personal data); the other
+        destinations of the same message go ahead."""
+        if isinstance(error, MappingError):
+            reason = f"could not render: rule {error.rule_id} at {error.where}"
+        else:
+            reason = f"could not render: {error}"
+        sealed = seal_json(self.keyring, {"error": reason}, f"delivery:{delivery_id}")
+        session.add(Delivery(
+            delivery_id=delivery_id, message_id=message_id, decision_id=decision_id,
+            destination=destination, message_type=message_type, status="dead", attempts=0,
+            last_error=reason, created_at=utcnow(), completed_at=utcnow(),
+            key_id=sealed.key_id, payload_sealed=sealed.blob,
+        ))
+        session.flush()
+        dead_letter_id = new_id()
+        session.add(DeadLetter(
+            dead_letter_id=dead_letter_id, delivery_id=delivery_id, message_id=message_id,
+            destination=destination, reason=reason, attempts=0, dead_at=utcnow(),
+        ))
+        record(session, "delivery.unrenderable", "hub", message_id, destination=destination,
+               delivery_id=delivery_id, reason=reason)
+        return enqueue(session, DEAD_LETTER, {
+            "dead_letter_id": dead_letter_id, "delivery_id": delivery_id,
+            "message_id": message_id, "destination": destination, "reason": reason, "attempts": 0,
+        })

@@ -51,8 +51,10 @@ def register(
                 f"a {kind} cannot {'send' if direction == 'in' else 'receive'} "
                 f"{', '.join(sorted(unknown))}"
             )
-    if can_render and not endpoint_url:
-        raise RegistryError(f"a {kind} receives messages, so it needs an endpoint URL")
+    if not endpoint_url:
+        if allowed_out or not can_read:
+            raise RegistryError(f"a {kind} that receives messages needs an endpoint URL")
+        allowed_out = []  # registered without an endpoint: it only sends
     token = secrets.token_urlsafe(32)
     system = ConnectedSystem(
         system_id=system_id, name=name, kind=kind, profile=profile,

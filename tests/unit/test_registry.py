@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from adapters.registry import default_message_types
 from hub.registry import RegistryError, all_systems, authenticate, receivers, register, token_digest
 from hub.store.database import Database
 from hub.store.tables import AuditEntry, ConnectedSystem
@@ -67,9 +68,20 @@ def test_registration_defaults_to_what_the_kind_can_send_and_receive(db: Databas
     with db.transaction() as session:
         caf = session.get(ConnectedSystem, "caf-national")
         directory = session.get(ConnectedSystem, "directory")
-    assert (caf.allowed_in, caf.allowed_out) == ([LEAD_CHANGED], [])
-    assert (directory.allowed_in, directory.allowed_out) == ([], [LEAD_CHANGED])
+    caf_sends, _ = default_message_types("caf_system")
+    _, directory_receives = default_message_types("directory")
+    assert LEAD_CHANGED in caf_sends and LEAD_CHANGED in directory_receives
+    assert (caf.allowed_in, caf.allowed_out) == (caf_sends, [])
+    assert (directory.allowed_in, directory.allowed_out) == ([], directory_receives)
     assert directory.endpoint_url == "http://dir.test"
+
+
+def test_a_system_registered_without_an_endpoint_only_sends(db: Database):
+    with db.transaction() as session:
+        register(session, "caf-national", "National eCAF", "caf_system")
+        with pytest.raises(RegistryError, match="needs an endpoint URL"):
+            register(session, "caf-local", "Local eCAF", "caf_system",
+                     allowed_out=["tac-member-added"])
 
 
 def test_registration_is_audited(db: Database):
@@ -119,7 +131,7 @@ def test_allowed_in_type_the_kind_cannot_send_is_refused(db: Database):
 def test_allowed_in_unknown_message_type_is_refused(db: Database):
     with pytest.raises(RegistryError, match="cannot send"), db.transaction() as session:
         register(session, "caf-national", "National eCAF", "caf_system",
-                 allowed_in=["episode-transferred"])
+                 allowed_in=["case-closed"])
 
 
 def test_allowed_out_type_the_kind_cannot_receive_is_refused(db: Database):
