@@ -177,10 +177,10 @@ def test_billion_laughs_in_utf16_is_refused_quickly():
 
 
 def test_unknown_root_element_is_refused_with_422():
-    error = rejection(b'<episodeClosed xmlns="urn:childrens-hub:caf:1" version="1"/>')
+    error = rejection(b'<caseNote xmlns="urn:childrens-hub:caf:1" version="1"/>')
     assert error.status == 422
     assert error.rule == "message-type.known"
-    assert error.field == "/episodeClosed"
+    assert error.field == "/caseNote"
 
 
 def test_known_root_in_another_namespace_is_refused_with_422():
