@@ -275,3 +275,50 @@ class HubSecret(Base):
     created_at: Mapped[datetime] = when()
     key_id: Mapped[str] = mapped_column(String(64))
     secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ChildRecord(Base):
+    """The hub's own id for a child, to which every system's identifiers are linked."""
+
+    __tablename__ = "children"
+    child_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = when()
+    created_from: Mapped[str | None] = mapped_column(String(36))
+    shielded: Mapped[bool] = mapped_column(default=False)
+
+
+class ChildLink(Base):
+    """One identifier of a child in one system, as a keyed hash: the cross-reference."""
+
+    __tablename__ = "child_links"
+    link_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    scheme: Mapped[str] = mapped_column(String(40))
+    source_system: Mapped[str] = mapped_column(String(64))
+    basis: Mapped[str] = mapped_column(String(20))
+    linked_at: Mapped[datetime] = when()
+
+
+class ChildDemographic(Base):
+    """Keyed hashes of a child's name, date of birth, gender and postcode, for matching."""
+
+    __tablename__ = "child_demographics"
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), primary_key=True)
+    full_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partial_key: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class IdentityReview(Base):
+    """A match the hub could not justify, waiting for a person to decide."""
+
+    __tablename__ = "identity_reviews"
+    review_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
+    source_system: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = when()
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = when()
+    child_id: Mapped[str | None] = mapped_column(String(36))
