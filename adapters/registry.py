@@ -2,6 +2,8 @@
 
 Every kind has a mapped adapter driven by its mapping specs. A kind whose format has no spec for
 a message type may still have a renderer written in code (``OUTBOUND``), used as a fallback.
+A kind may add checks of its own to the schema check (``EXTRA_CHECKS``), in both directions: the
+FHIR validation of health partners' messages.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from functools import cache
 from typing import Any
 
 from adapters.base import OutboundAdapter, Rendered
-from adapters.mapped import MappedAdapter
+from adapters.mapped import MappedAdapter, Validator
+from adapters.partner.fhir import validate_fhir
 from adapters.partner.outbound import PARTNER
 from hub.canonical import FieldSource
 from mappings.registry import MappingRegistry
@@ -19,11 +22,13 @@ KINDS = ("caf_system", "case_system", "directory", "partner")
 
 OUTBOUND: dict[str, OutboundAdapter] = {PARTNER.kind: PARTNER}
 
+EXTRA_CHECKS: dict[str, tuple[Validator, ...]] = {"partner": (validate_fhir,)}
+
 
 class Adapters:
     def __init__(self, mappings: MappingRegistry):
         self.mappings = mappings
-        self._mapped = {kind: MappedAdapter(kind, mappings) for kind in KINDS}
+        self._mapped = {kind: MappedAdapter(kind, mappings, EXTRA_CHECKS.get(kind, ())) for kind in KINDS}
 
     def for_kind(self, kind: str) -> MappedAdapter | None:
         return self._mapped.get(kind)

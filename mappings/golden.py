@@ -11,9 +11,10 @@ overrides):
                                                                        for an invalid message:
                                                                        {status, rule, field}
 
-A valid case passes when the message parses (schema, mapping, identifiers, canonical
-validation) to exactly ``canonical.json`` with the expected provenance, and rendering
-``canonical.json`` gives back the same message (XML compared after canonicalisation).
+A valid case passes when the message parses (schema and the kind's own checks such as FHIR
+validation, mapping, identifiers, canonical validation) to exactly ``canonical.json`` with the
+expected provenance, and rendering ``canonical.json`` gives back the same message (XML compared
+after canonicalisation).
 An invalid case passes when it is refused with the expected status, rule and field.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 from lxml import etree
 
 from adapters.mapped import MappedAdapter
+from adapters.registry import EXTRA_CHECKS
 from adapters.rejection import InputRejected
 from mappings import engine
 from mappings.registry import MappingRegistry
@@ -50,7 +52,7 @@ def run_case(case: Path, mappings: MappingRegistry, root: Path) -> GoldenResult:
     wire_file = next(case.glob("wire.*"))
     wire_format = wire_file.suffix.lstrip(".")
     body = wire_file.read_bytes()
-    adapter = MappedAdapter(kind, mappings)
+    adapter = MappedAdapter(kind, mappings, EXTRA_CHECKS.get(kind, ()))
     problems: list[str] = []
     label = str(case.relative_to(root))
     expected_error = case / "expected-error.json"
