@@ -10,6 +10,7 @@ from consent.sharing import Sharing
 from consent.subjects import SubjectKeys
 from hub.courier import Courier
 from hub.crypto import KeyRing
+from hub.identity import IdentityResolver
 from hub.intake import Intake
 from hub.processing import Processor
 from hub.settings import Settings
@@ -63,6 +64,7 @@ def bootstrap(settings: Settings | None = None, migrate: bool = False) -> Hub:
         settings=settings, database=database, keyring=keyring, adapters=adapters, broker=broker,
         publisher=publisher, relay=relay,
         intake=Intake(database, keyring, relay, adapters),
-        processor=Processor(database, keyring, relay, adapters, sharing),
+        processor=Processor(database, keyring, relay, adapters, sharing,
+                            IdentityResolver(subjects), settings),
         courier=Courier(database, keyring, relay, settings, sharing), sharing=sharing,
     )

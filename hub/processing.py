@@ -19,8 +19,10 @@ from consent.sharing import Sharing
 from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.crypto import KeyRing
-from hub.flows import FLOWS, Outgoing
+from hub.flows import FLOWS, FlowContext, Outgoing
+from hub.identity import IdentityResolver
 from hub.sealing import open_json, seal_json
+from hub.settings import Settings
 from hub.store.database import Database
 from hub.store.tables import DeadLetter, Delivery, InboxMessage, OutboxEntry
 from mappings.engine import MappingError
@@ -38,13 +40,15 @@ def open_envelope(keyring: KeyRing, row: InboxMessage) -> Envelope:
 class Processor:
     def __init__(
         self, database: Database, keyring: KeyRing, relay: OutboxRelay, adapters: Adapters,
-        sharing: Sharing,
+        sharing: Sharing, identity: IdentityResolver, settings: Settings,
     ):
         self.database = database
         self.keyring = keyring
         self.relay = relay
         self.adapters = adapters
         self.sharing = sharing
+        self.identity = identity
+        self.settings = settings
 
     def process(self, message_id: str) -> str:
         """Process one inbox message; returns its status. Safe to call again for the same id.
@@ -85,11 +89,14 @@ class Processor:
                 row.status = "unrouted"
                 record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
             else:
-                for outgoing in flow(session, envelope):
+                ctx = FlowContext(session, envelope, message_id, self.identity, self.settings)
+                for outgoing in flow(ctx):
                     entry = self._plan(session, message_id, outgoing)
                     if entry is not None:
                         entries.append(entry)
-                row.status = "processed"
+                row.status = "held" if ctx.held else "processed"
+                if ctx.held:
+                    record(session, "message.held", "hub", message_id, reason=ctx.held)
             row.processed_at = utcnow()
         self.relay.flush(entries)
         return row.status

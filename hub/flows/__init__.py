@@ -6,17 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy.orm import Session
-
-from hub.canonical import Envelope
-from hub.flows.lead_professional import Outgoing, tell_directories
+from hub.flows.context import FlowContext, Outgoing
+from hub.flows.lead_professional import tell_directories
 from hub.flows.tac_sharing import share_with_tac
 
-Flow = Callable[[Session, Envelope], list[Outgoing]]
+Flow = Callable[[FlowContext], list[Outgoing]]
 
 FLOWS: dict[str, Flow] = {
     "lead-professional-changed": tell_directories,
     "caf-episode-recorded": share_with_tac,
 }
 
-__all__ = ["FLOWS", "Flow", "Outgoing"]
+__all__ = ["FLOWS", "Flow", "FlowContext", "Outgoing"]

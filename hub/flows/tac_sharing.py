@@ -8,16 +8,15 @@ is the sharing decision's business (the child's consent, or a legal gateway, mus
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from hub.canonical import Envelope, Purpose
+from hub.canonical import Purpose
 from hub.canonical.events import CafEpisodeRecorded
 from hub.canonical.people import Practitioner
-from hub.flows.lead_professional import Outgoing
+from hub.flows.context import FlowContext, Outgoing
 from hub.registry import receivers
 
 
-def share_with_tac(session: Session, envelope: Envelope) -> list[Outgoing]:
+def share_with_tac(ctx: FlowContext) -> list[Outgoing]:
+    session, envelope = ctx.session, ctx.envelope
     event = envelope.payload
     if not isinstance(event, CafEpisodeRecorded):
         return []

@@ -25,7 +25,7 @@ from hub.api.app import create_app
 from hub.audit import record
 from hub.bootstrap import Hub, bootstrap
 from hub.canonical import Envelope
-from hub.flows import FLOWS
+from hub.flows import FLOWS, FlowContext
 from hub.flows.lead_professional import Outgoing
 from hub.registry import receivers, register
 from hub.sealing import seal_json
@@ -131,9 +131,10 @@ class ConsentHub:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
 
-def to_case_systems(session, envelope: Envelope) -> list[Outgoing]:  # type: ignore[no-untyped-def]
+def to_case_systems(ctx: FlowContext) -> list[Outgoing]:
     """Step-up routing for these tests only: a referral goes to every case system receiving it."""
-    return [Outgoing(system, envelope) for system in receivers(session, envelope.message_type)
+    return [Outgoing(system, ctx.envelope)
+            for system in receivers(ctx.session, ctx.envelope.message_type)
             if system.kind == "case_system"]
 
 

@@ -11,7 +11,7 @@ from tests.integration.helpers import eventually, settled, status, submit
 
 
 def test_a_failing_flow_marks_the_message_failed_and_the_worker_continues(running_hub, monkeypatch):
-    def broken_flow(session, envelope):  # type: ignore[no-untyped-def]
+    def broken_flow(ctx):  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug in a flow")
 
     monkeypatch.setitem(FLOWS, "lead-professional-changed", broken_flow)
