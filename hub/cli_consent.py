@@ -81,7 +81,7 @@ def audit_verify() -> None:
         console.print(f"audit chain intact: {status.entries} entries verified")
         return
     console.print(f"[red]audit chain BROKEN at entry {status.broken_at}[/]: {status.problem} "
-                  f"({status.entries} entries verified before it)")
+                  f"({status.entries} verified before it)")
     raise typer.Exit(1)
 
 
