@@ -8,6 +8,7 @@ element path so a sender can fix their message.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -75,4 +76,4 @@ def readable_path(root: etree._Element, path: str | None) -> str:
 
 
 def _without_namespaces(message: str) -> str:
-    return message.replace("{urn:childrens-hub:caf:1}", "")
+    return re.sub(r"\{[^}]*\}", "", message)

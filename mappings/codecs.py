@@ -75,7 +75,7 @@ class XmlCodec:
     def root_name(self, root: str) -> str:
         return self._qname(root)
 
-    def read(self, context: etree._Element, path: str) -> Found | None:
+    def read(self, context: etree._Element, path: str, base: str = "") -> Found | None:
         found = self._xpath(path)(context)
         if isinstance(found, list):
             if not found:
@@ -83,7 +83,7 @@ class XmlCodec:
             found = found[0]
         return self._found(context, path, found)
 
-    def read_all(self, context: etree._Element, path: str) -> list[Found]:
+    def read_all(self, context: etree._Element, path: str, base: str = "") -> list[Found]:
         """Every non-empty value at ``path``, in document order."""
         found = self._xpath(path)(context)
         nodes = found if isinstance(found, list) else [found]
@@ -101,13 +101,10 @@ class XmlCodec:
             return Found(text, where) if text else None
         return None
 
-    @staticmethod
-    def item_where(path: str, node: etree._Element, position: int) -> str:
-        """Where one of the items ``items`` found sits in the document."""
-        return describe(node)
-
-    def items(self, context: etree._Element, path: str) -> list[etree._Element]:
-        return [node for node in self._xpath(path)(context) if isinstance(node, etree._Element)]
+    def items(self, context: etree._Element, path: str, base: str = "") -> list[Found]:
+        """The elements at ``path``, each with where it sits (XML paths are absolute)."""
+        return [Found(node, describe(node)) for node in self._xpath(path)(context)
+                if isinstance(node, etree._Element)]
 
     def write(self, context: etree._Element, path: str, value: Any) -> str:
         *parents, last = split_steps(path, "/")
@@ -190,8 +187,8 @@ class JsonCodec:
     def new_document(self) -> dict[str, Any]:
         return {}
 
-    def read(self, context: Any, path: str, where: str = "") -> Found | None:
-        found = self._node(context, split_steps(path, "."), where)
+    def read(self, context: Any, path: str, base: str = "") -> Found | None:
+        found = self._node(context, split_steps(path, "."), base)
         if found is None:
             return None
         node, trail = found
@@ -199,10 +196,10 @@ class JsonCodec:
             return None
         return Found(node, trail)
 
-    def read_all(self, context: Any, path: str) -> list[Found]:
+    def read_all(self, context: Any, path: str, base: str = "") -> list[Found]:
         """Every non-empty plain value of the list at ``path``."""
         *parents, last = split_steps(path, ".")
-        found = self._node(context, parents, "")
+        found = self._node(context, parents, base)
         if found is None:
             return []
         node, trail = found
@@ -230,24 +227,19 @@ class JsonCodec:
                 node, trail = node[matches[0]], f"{trail}[{matches[0]}]"
         return node, trail
 
-    @staticmethod
-    def item_where(path: str, node: dict[str, Any], position: int) -> str:
-        """Where one of the items ``items`` found sits in the document (relative to its context)."""
-        return f"{path}[{position}]"
-
-    def items(self, context: Any, path: str) -> list[dict[str, Any]]:
-        """The objects of the list at ``path``; a selecting last step keeps the items it picks."""
+    def items(self, context: Any, path: str, base: str = "") -> list[Found]:
+        """The objects of the list at ``path`` (a selecting last step keeps the items it picks),
+        each with its full path in the document, ``base`` being the path of ``context``."""
         *parents, last = split_steps(path, ".")
-        found = self._node(context, parents, "")
+        found = self._node(context, parents, base)
         step = _json_step(last)
         if found is None or not isinstance(found[0], dict):
             return []
-        node = found[0].get(step.key)
+        node, trail = found[0].get(step.key), f"{found[1]}.{step.key}" if found[1] else step.key
         if not isinstance(node, list):
             return []
-        if step.selects:
-            node = [node[i] for i in step.positions(node)]
-        return [item for item in node if isinstance(item, dict)]
+        positions = step.positions(node) if step.selects else range(len(node))
+        return [Found(node[i], f"{trail}[{i}]") for i in positions if isinstance(node[i], dict)]
 
     def write(self, context: dict[str, Any], path: str, value: Any) -> str:
         *parents, last = split_steps(path, ".")

@@ -106,23 +106,25 @@ def parse(effective: EffectiveSpec, document: Any, system: str | None = None) ->
 
 
 def _parse(effective: EffectiveSpec, codec, rules: list[Rule], context: Any, out: dict[str, Any],  # type: ignore[no-untyped-def]
-           prefix: str, result: Parsed, system: str | None) -> None:
+           prefix: str, result: Parsed, system: str | None, base: str = "") -> None:
     for rule in rules:
         if rule.direction == "outbound":
             continue
         if rule.each is not None:
             gathered = paths.get(out, rule.canonical)
             items = [] if gathered is MISSING else list(gathered)
-            for position, node in enumerate(codec.items(context, rule.wire)):
+            for located in codec.items(context, rule.wire, base):
+                node, node_where = located.value, located.where
                 index = len(items)
                 item: dict[str, Any] = {}
                 item_prefix = f"{prefix}{rule.canonical}[{index}]."
-                _parse(effective, codec, rule.each, node, item, item_prefix, result, system)
+                _parse(effective, codec, rule.each, node, item, item_prefix, result, system,
+                       node_where)
                 if rule.select is not None and rule.select.equals is not None \
                         and paths.get(item, rule.select.canonical) is MISSING:
                     paths.put(item, rule.select.canonical, rule.select.equals)
                     result.provenance[f"{item_prefix}{rule.select.canonical}"] = Provenance(
-                        system=system, wire_path=codec.item_where(rule.wire, node, position),
+                        system=system, wire_path=node_where,
                         rule_id=rule.id, spec_id=effective.spec.id, mapping_version=effective.version,
                     )
                 items.append(item)
@@ -130,7 +132,7 @@ def _parse(effective: EffectiveSpec, codec, rules: list[Rule], context: Any, out
                 paths.put(out, rule.canonical, items)
             continue
         if rule.repeated:
-            every = codec.read_all(context, rule.wire)
+            every = codec.read_all(context, rule.wire, base)
             if not every and rule.required:
                 raise MappingError(rule.id, rule.wire, "required but missing")
             if not every or (rule.when is not None and not _holds(rule.when, out)):
@@ -142,7 +144,7 @@ def _parse(effective: EffectiveSpec, codec, rules: list[Rule], context: Any, out
                     spec_id=effective.spec.id, mapping_version=effective.version,
                 )
             continue
-        found = codec.read(context, rule.wire)
+        found = codec.read(context, rule.wire, base)
         if found is None:
             if rule.default is None:
                 if rule.required:

@@ -16,6 +16,7 @@ class Involvement(Canonical):
     start: date | None = categorised(C.INVOLVEMENT, None)
     end: date | None = categorised(C.INVOLVEMENT, None)
     lead_professional: bool = categorised(C.INVOLVEMENT, False)
+    sensitive: bool = categorised(C.INVOLVEMENT, False)  # a sensitive service: contact is brokered
     sensitive_service: str | None = categorised(C.SENSITIVE, None)
 
 

@@ -38,9 +38,11 @@ def test_a_list_item_is_picked_by_its_position():
 
 
 def test_items_by_nested_field_and_by_position():
-    assert [i["fullUrl"] for i in CODEC.items(BUNDLE, "entry[resource.resourceType=ServiceRequest]")] \
+    assert [i.value["fullUrl"] for i in CODEC.items(BUNDLE, "entry[resource.resourceType=ServiceRequest]")] \
         == ["urn:uuid:1"]
-    assert CODEC.items(BUNDLE, "entry[1].resource.name") == BUNDLE["entry"][1]["resource"]["name"]
+    names = CODEC.items(BUNDLE, "entry[1].resource.name")
+    assert [i.value for i in names] == BUNDLE["entry"][1]["resource"]["name"]
+    assert [i.where for i in names][0] == "entry[1].resource.name[0]"
 
 
 def test_writing_builds_the_items_the_paths_name():

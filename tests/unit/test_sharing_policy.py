@@ -194,7 +194,7 @@ def test_minimise_withholds_caf_assessment_plan_and_consent_from_the_directory()
 def test_minimise_withholds_a_sensitive_service_name():
     involvement = Involvement(service="Health", sensitive_service="Sexual health clinic")
     result = minimise(involvement, allowed_categories("directory"))
-    assert result.data == {"service": "Health", "lead_professional": False}
+    assert result.data == {"service": "Health", "lead_professional": False, "sensitive": False}
     assert result.withheld == ["sensitive_service"]
 
 
