@@ -1,16 +1,25 @@
 """Data minimisation: keep only the fields of a canonical model whose category is allowed.
 
 Works on the model's own field categories, never on a list of names a renderer chose, and
-reports exactly which field paths were kept and which were withheld. A path filter can withhold
-more (shielding, existence-only involvements); it can never let through a disallowed category.
+reports exactly which field paths were kept and which were withheld, and which data categories
+the kept fields belong to (every category along a field's path: a carer's name is carer data as
+well as identity). A path filter can withhold more (shielding, existence-only involvements); it
+can never let through a disallowed category.
+
+Which fields a model keeps for a set of allowed categories and a filter does not depend on the
+values, so it is worked out once per model class and reused: the sharing decision runs on every
+message for every destination and must stay cheap.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -19,60 +28,136 @@ from hub.canonical.categories import category_of
 
 PathFilter = Callable[[str], bool]
 
+SCALAR, MODEL, MODELS, SCALARS = range(4)
+
 
 @dataclass
 class Minimised:
     data: dict[str, Any]
     shared: list[str] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)
+    categories: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What to do with one field: keep it (and how to write it out) or withhold it."""
+
+    name: str
+    path: str
+    keep: bool
+    shape: int
+    convert: Callable[[Any], Any] | None
+    categories: frozenset[str]
+    inner: tuple[_Step, ...] = ()
+
+
+def _iso(value: date) -> str:
+    return value.isoformat()
+
+
+def _enum_value(value: Enum) -> Any:
+    return value.value
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any] | None:
+    if isinstance(annotation, type):
+        if issubclass(annotation, Enum):
+            return _enum_value
+        if issubclass(annotation, date):  # datetime is a date too
+            return _iso
+        if annotation in (str, int, float, bool):
+            return None
+    literal = get_args(annotation)
+    if get_origin(annotation) is not None and all(isinstance(a, str | int | bool) for a in literal):
+        return None  # Literal[...]
+    return _plain
+
+
+def _shape(annotation: Any) -> tuple[int, Any]:
+    """The field's shape and the type inside it, from its annotation (``X | None`` unwrapped)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        present = [arg for arg in get_args(annotation) if arg is not type(None)]
+        annotation = present[0] if len(present) == 1 else Any
+    if get_origin(annotation) is list:
+        (inner,) = get_args(annotation)
+        is_model = isinstance(inner, type) and issubclass(inner, BaseModel)
+        return (MODELS if is_model else SCALARS), inner
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return MODEL, annotation
+    return SCALAR, annotation
 
 
 @cache
-def _fields(model: type[BaseModel]) -> tuple[tuple[str, DataCategory | None], ...]:
-    """Each field of a model with its category, worked out once per model class."""
-    return tuple((name, category_of(model, name)) for name in model.model_fields)
+def _plan(
+    model: type[BaseModel], prefix: str, allowed: frozenset[DataCategory], withhold: PathFilter | None,
+    above: frozenset[str] = frozenset(),
+) -> tuple[_Step, ...]:
+    steps = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        category = category_of(model, name)
+        keep = category in allowed and not (withhold is not None and withhold(path))
+        categories = above | {category.value} if category is not None else above
+        shape, inner_type = _shape(info.annotation)
+        inner: tuple[_Step, ...] = ()
+        if keep and shape in (MODEL, MODELS):
+            inner = _plan(inner_type, f"{path}.", allowed, withhold, categories)
+        convert = _converter(inner_type) if shape in (SCALAR, SCALARS) else None
+        steps.append(_Step(name, path, keep, shape, convert, categories, inner))
+    return tuple(steps)
 
 
 def minimise(
     model: BaseModel, allowed: frozenset[DataCategory], withhold: PathFilter | None = None,
 ) -> Minimised:
     """The fields of ``model`` in ``allowed`` categories, less any path ``withhold`` says to keep back."""
-    result = Minimised(data={})
-    result.data = _keep(model, allowed, "", result, withhold)
-    return result
+    shared: list[str] = []
+    withheld: list[str] = []
+    categories: list[frozenset[str]] = []
+    data = _keep(model, _plan(type(model), "", allowed, withhold), shared, withheld, categories)
+    return Minimised(data, shared, withheld, set().union(*categories))
 
 
 def _keep(
-    model: BaseModel, allowed: frozenset[DataCategory], prefix: str, out: Minimised,
-    withhold: PathFilter | None,
-) -> dict:
+    model: BaseModel, steps: tuple[_Step, ...], shared: list[str], withheld: list[str],
+    categories: list[frozenset[str]],
+) -> dict[str, Any]:
     kept: dict[str, Any] = {}
-    for name, category in _fields(type(model)):
-        value = getattr(model, name)
-        if value is None or value == [] or value == {}:
+    for step in steps:
+        value = getattr(model, step.name)
+        if value is None:
             continue
-        path = f"{prefix}{name}"
-        if category not in allowed or (withhold is not None and withhold(path)):
-            out.withheld.append(path)
+        shape = step.shape
+        if shape >= MODELS and not value:
             continue
-        if isinstance(value, BaseModel):
-            inner = _keep(value, allowed, f"{path}.", out, withhold)
+        if not step.keep:
+            withheld.append(step.path)
+            continue
+        if shape == SCALAR:
+            convert = step.convert
+            kept[step.name] = convert(value) if convert is not None else value
+        elif shape == MODEL:
+            inner = _keep(value, step.inner, shared, withheld, categories)
             if inner:
-                kept[name] = inner
-        elif isinstance(value, list) and isinstance(value[0], BaseModel):
-            items = [
-                kept_item for item in value
-                if (kept_item := _keep(item, allowed, f"{path}.", out, withhold))
-            ]
+                kept[step.name] = inner
+            continue
+        elif shape == MODELS:
+            items = [kept_item for item in value
+                     if (kept_item := _keep(item, step.inner, shared, withheld, categories))]
             if items:
-                kept[name] = items
+                kept[step.name] = items
+            continue
         else:
-            kept[name] = _plain(value)
-            out.shared.append(path)
+            convert = step.convert
+            kept[step.name] = [convert(item) for item in value] if convert is not None else list(value)
+        shared.append(step.path)
+        categories.append(step.categories)
     return kept
 
 
 def _plain(value: Any) -> Any:
+    """Any other value as JSON-ready data (a fallback; canonical fields have precise types)."""
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if hasattr(value, "isoformat"):

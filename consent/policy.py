@@ -30,8 +30,6 @@ from consent.profiles import allowed_categories
 from consent.register import EMPTY, ConsentGrant, GatewayGrant, RegisterState
 from consent.vocabulary import GATEWAY_LAW, ConsentPurpose, Gateway, GivenBy, ScopeEntry, ScopeType
 from hub.canonical import DataCategory, Envelope, Purpose, utcnow
-from hub.canonical.categories import field_categories
-from hub.canonical.events import EVENT_TYPES
 
 DIRECTORY_BASIS = (
     "Children Act 2004 s12: the directory of children and the practitioners working with them"
@@ -280,8 +278,9 @@ def find_basis(
 
 
 def _sensitive_service(payload: Any) -> bool:
+    """The event is about an involvement with a sensitive service (named, or flagged as one)."""
     involvement = getattr(payload, "involvement", None)
-    return bool(getattr(involvement, "sensitive_service", None))
+    return bool(getattr(involvement, "sensitive_service", None) or getattr(involvement, "sensitive", False))
 
 
 def decide(
@@ -346,7 +345,7 @@ def decide(
             reason = (f"{', '.join(missing)}, what {message_type} is about, may not be shared with "
                       f"{destination.system_id} (allowed: {', '.join(sorted(categories)) or 'nothing'})")
         return deny(reason, [*checks, Check("minimisation", False, reason)], purpose.value, rule.rule_id)
-    shared_categories = tuple(sorted(categories_of(message_type, minimised.shared)))
+    shared_categories = tuple(sorted(minimised.categories))
     checks.append(Check(
         "minimisation", True,
         f"{len(minimised.shared)} field(s) shared in {', '.join(shared_categories)}; "
@@ -360,30 +359,3 @@ def decide(
         basis_kind=basis.kind, basis_refs=basis.refs, categories=shared_categories,
         checks=tuple(checks),
     )
-
-
-_CATEGORY_TABLES: dict[str, dict[str, frozenset[str]]] = {}
-
-
-def _category_table(message_type: str) -> dict[str, frozenset[str]]:
-    """Each field path of a message type with the categories along it (``child.carers.name.given``
-    is carer data as well as identity)."""
-    table = _CATEGORY_TABLES.get(message_type)
-    if table is None:
-        leaf = field_categories(EVENT_TYPES[message_type])
-        table = {}
-        for path in leaf:
-            parts = path.split(".")
-            prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
-            table[path] = frozenset(c.value for p in prefixes if (c := leaf.get(p)) is not None)
-        _CATEGORY_TABLES[message_type] = table
-    return table
-
-
-def categories_of(message_type: str, paths: list[str]) -> set[str]:
-    """The data categories of the shared field paths of a message type (for the disclosure log)."""
-    table = _category_table(message_type)
-    found: set[str] = set()
-    for path in set(paths):
-        found |= table.get(path, frozenset())
-    return found

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from consent.subjects import SubjectKeys
@@ -98,7 +98,25 @@ class RegisterState:
 EMPTY = RegisterState()
 
 
-def grant_of(row: ConsentRecord) -> ConsentGrant:
+CONSENT_COLUMNS = (
+    ConsentRecord.consent_id, ConsentRecord.purpose, ConsentRecord.given_by, ConsentRecord.competent,
+    ConsentRecord.scope, ConsentRecord.categories, ConsentRecord.given_at, ConsentRecord.expires_at,
+    ConsentRecord.withdrawn_at,
+)
+GATEWAY_COLUMNS = (
+    LegalGatewayRecord.gateway_id, LegalGatewayRecord.gateway, LegalGatewayRecord.purposes,
+    LegalGatewayRecord.scope, LegalGatewayRecord.categories, LegalGatewayRecord.decided_by,
+    LegalGatewayRecord.decided_by_role, LegalGatewayRecord.decided_at, LegalGatewayRecord.expires_at,
+)
+
+_RECORDS_OF = select(RegisterSubject.record_id).where(
+    RegisterSubject.subject_key.in_(bindparam("keys", expanding=True))
+)
+CONSENTS_OF = select(*CONSENT_COLUMNS).where(ConsentRecord.consent_id.in_(_RECORDS_OF))
+GATEWAYS_OF = select(*GATEWAY_COLUMNS).where(LegalGatewayRecord.gateway_id.in_(_RECORDS_OF))
+
+
+def grant_of(row: Any) -> ConsentGrant:
     return ConsentGrant(
         consent_id=row.consent_id, purpose=ConsentPurpose(row.purpose), given_by=GivenBy(row.given_by),
         competent=row.competent, scope=parse_scope(row.scope),
@@ -108,7 +126,7 @@ def grant_of(row: ConsentRecord) -> ConsentGrant:
     )
 
 
-def gateway_grant_of(row: LegalGatewayRecord) -> GatewayGrant:
+def gateway_grant_of(row: Any) -> GatewayGrant:
     return GatewayGrant(
         gateway_id=row.gateway_id, gateway=Gateway(row.gateway),
         purposes=frozenset(ConsentPurpose(p) for p in row.purposes), scope=parse_scope(row.scope),
@@ -468,13 +486,19 @@ class ConsentRegister:
             query = query.where(LegalGatewayRecord.gateway_id.in_(ids))
         return list(session.execute(query).scalars())
 
-    def state_for(self, session: Session, subjects: Iterable[str]) -> RegisterState:
+    @staticmethod
+    def state_for(session: Session, subjects: Iterable[str]) -> RegisterState:
+        """The child's consents and gateway decisions as the policy reads them: only the columns
+        it needs, nothing sealed, one indexed look-up per table (this runs for every message)."""
         keys = list(subjects)
         if not keys:
             return EMPTY
+        connection = session.connection()
+        consents = connection.execute(CONSENTS_OF, {"keys": keys})
+        gateways = connection.execute(GATEWAYS_OF, {"keys": keys})
         return RegisterState(
-            consents=tuple(grant_of(row) for row in self.consents_for(session, keys)),
-            gateways=tuple(gateway_grant_of(row) for row in self.gateways_for(session, keys)),
+            consents=tuple(grant_of(row) for row in consents),
+            gateways=tuple(gateway_grant_of(row) for row in gateways),
         )
 
 

@@ -10,7 +10,6 @@ as a plain hash could. The secret is made once, stored in the store sealed with 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -96,7 +95,7 @@ class SubjectKeys:
         if scheme not in SCHEMES:
             raise ValueError(f"{scheme!r} is not a strong child identifier ({', '.join(SCHEMES)})")
         message = f"{scheme}:{normalise(scheme, value)}".encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.secret, message, "sha256").hex()
 
     def keys_for(self, identifiers: ChildIdentifiers | None) -> tuple[str, ...]:
         """The subject keys of every strong identifier the child record carries."""

@@ -13,7 +13,7 @@ from hub.canonical.casework import (
     PlanAction,
     Referral,
 )
-from hub.canonical.events import CafEpisodeRecorded, ReferralToSocialCare
+from hub.canonical.events import CafEpisodeRecorded, LeadProfessionalChanged, ReferralToSocialCare
 from hub.canonical.people import (
     Address,
     Carer,
@@ -99,4 +99,15 @@ def referral(number: int) -> Envelope:
         correlation_id="corr-referral", source_system="caf-national",
         source_message_id=f"caf-referral-{number}", message_type="referral-to-social-care",
         message_version="1", occurred_at=moment, purpose=Purpose.REFERRAL_TO_SOCIAL_CARE, payload=event,
+    )
+
+
+def lead_professional(child: Child | None = None) -> Envelope:
+    moment = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
+    event = LeadProfessionalChanged(child=child or hannah(), episode_id=EPISODE, episode_version=3,
+                                    lead_professional=MELANIE, agreed_at=moment)
+    return Envelope(
+        correlation_id=f"corr-{EPISODE}", source_system="caf-national",
+        source_message_id=f"caf-lead-{EPISODE}-v3", message_type="lead-professional-changed",
+        message_version="1", occurred_at=moment, purpose=Purpose.DIRECTORY_UPDATE, payload=event,
     )

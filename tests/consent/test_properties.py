@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from consent.policy import RULES, SHIELD_FIELDS, Destination, Recipient, categories_of, decide
+from consent.policy import RULES, SHIELD_FIELDS, Destination, Recipient, decide
 from consent.profiles import allowed_categories
 from consent.register import ConsentGrant, ConsentRequest, GatewayGrant, GatewayRequest, RegisterState
 from consent.vocabulary import (
@@ -34,7 +34,7 @@ from consent.vocabulary import (
     parse_scope,
 )
 from hub.bootstrap import Hub, bootstrap
-from hub.canonical import DataCategory, Envelope, Purpose
+from hub.canonical import DataCategory, Envelope, Purpose, field_categories
 from hub.canonical.events import EVENT_CLASSES, EVENT_TYPES
 from hub.canonical.people import Address, ChildIdentifiers
 from hub.registry import register
@@ -144,6 +144,19 @@ gateways = st.builds(
 )
 states = st.builds(RegisterState, st.lists(consents, max_size=4).map(tuple),
                    st.lists(gateways, max_size=2).map(tuple))
+
+
+def categories_of(message_type: str, paths: list[str]) -> set[str]:
+    """The categories along each field path, worked out from the model independently of the policy."""
+    leaf = field_categories(EVENT_TYPES[message_type])
+    found: set[str] = set()
+    for path in paths:
+        parts = path.split(".")
+        for end in range(1, len(parts) + 1):
+            category = leaf[".".join(parts[:end])]
+            if category is not None:
+                found.add(category.value)
+    return found
 
 
 def paths_in(data: Any, prefix: str = "") -> set[str]:
