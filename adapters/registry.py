@@ -25,10 +25,15 @@ OUTBOUND: dict[str, OutboundAdapter] = {PARTNER.kind: PARTNER}
 EXTRA_CHECKS: dict[str, tuple[Validator, ...]] = {"partner": (validate_fhir,)}
 
 
+def mapped_adapter(kind: str, mappings: MappingRegistry) -> MappedAdapter:
+    """The adapter for a kind, with the kind's own checks: build adapters only through here."""
+    return MappedAdapter(kind, mappings, EXTRA_CHECKS.get(kind, ()))
+
+
 class Adapters:
     def __init__(self, mappings: MappingRegistry):
         self.mappings = mappings
-        self._mapped = {kind: MappedAdapter(kind, mappings, EXTRA_CHECKS.get(kind, ())) for kind in KINDS}
+        self._mapped = {kind: mapped_adapter(kind, mappings) for kind in KINDS}
 
     def for_kind(self, kind: str) -> MappedAdapter | None:
         return self._mapped.get(kind)

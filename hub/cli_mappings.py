@@ -10,8 +10,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from adapters.mapped import MappedAdapter
-from adapters.registry import KINDS
+from adapters.registry import KINDS, mapped_adapter
 from adapters.rejection import InputRejected
 from consent.minimise import minimise
 from consent.profiles import allowed_categories
@@ -126,7 +125,7 @@ def _read_any(registry: MappingRegistry, message: Path, source: str | None):  # 
     for kind, profile in candidates:
         if kind not in KINDS:
             continue
-        adapter = MappedAdapter(kind, registry)
+        adapter = mapped_adapter(kind, registry)
         try:
             return adapter.read(adapter.identify(body, content_type, profile), f"{kind}:{profile}")
         except InputRejected as error:

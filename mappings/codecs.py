@@ -55,10 +55,104 @@ class Found:
     where: str
 
 
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+_SIMPLE_STEP = re.compile(r"^(?:[A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*$")
+
+
+class XmlReader:
+    """Reads one XML document for a parse: each element's children are indexed once, and each
+    element's path is built from its parent's, so a rule's simple path (``p:a/p:b``, ``@attr``)
+    costs a few dictionary look-ups. Anything else (predicates, functions, axes) is XPath."""
+
+    def __init__(self, codec: XmlCodec, document: etree._Element):
+        self.codec = codec
+        self._children: dict[etree._Element, dict[str, list[etree._Element]]] = {}
+        self._where: dict[etree._Element, str] = {document: describe(document)}
+
+    def _kids(self, element: etree._Element) -> dict[str, list[etree._Element]]:
+        kids = self._children.get(element)
+        if kids is None:
+            kids = {}
+            for child in element:
+                if isinstance(child.tag, str):
+                    kids.setdefault(child.tag, []).append(child)
+            self._children[element] = kids
+        return kids
+
+    def where(self, element: etree._Element) -> str:
+        found = self._where.get(element)
+        if found is None:
+            parent = element.getparent()
+            same = self._kids(parent)[element.tag]
+            name = etree.QName(element).localname
+            if len(same) > 1:
+                name += f"[{same.index(element) + 1}]"
+            found = self._where[element] = f"{self.where(parent)}/{name}"
+        return found
+
+    def _walk(self, context: etree._Element, steps: tuple[str, ...]) -> list[etree._Element]:
+        nodes = [context]
+        for tag in steps:
+            nodes = [child for node in nodes for child in self._kids(node).get(tag, ())]
+            if not nodes:
+                break
+        return nodes
+
+    def _values(self, context: etree._Element, path: str, first: bool) -> list[Found]:
+        simple = self.codec.simple(path)
+        if simple is None:
+            if first:
+                found = self.codec.read(context, path)
+                return [found] if found is not None else []
+            return self.codec.read_all(context, path)
+        steps, attribute = simple
+        found = []
+        for node in self._walk(context, steps):
+            if attribute is not None:
+                value = node.get(attribute)
+                where = f"{self.where(node)}/@{etree.QName(attribute).localname}"
+            else:
+                value, where = node.text, None
+            text = (value or "").strip()
+            if text:
+                found.append(Found(text, where or self.where(node)))
+                if first:
+                    break
+        return found
+
+    def read(self, context: etree._Element, path: str, base: str = "") -> Found | None:
+        found = self._values(context, path, first=True)
+        return found[0] if found else None
+
+    def read_all(self, context: etree._Element, path: str, base: str = "") -> list[Found]:
+        return self._values(context, path, first=False)
+
+    def items(self, context: etree._Element, path: str, base: str = "") -> list[Found]:
+        simple = self.codec.simple(path)
+        if simple is None or simple[1] is not None:
+            return self.codec.items(context, path)
+        return [Found(node, self.where(node)) for node in self._walk(context, simple[0])]
+
+
 class XmlCodec:
     def __init__(self, namespaces: dict[str, str]):
         self.namespaces = namespaces
         self._compiled: dict[str, etree.XPath] = {}
+        self._simple: dict[str, tuple[tuple[str, ...], str | None] | None] = {}
+
+    def reader(self, document: etree._Element) -> XmlReader:
+        return XmlReader(self, document)
+
+    def simple(self, path: str) -> tuple[tuple[str, ...], str | None] | None:
+        """A path of plain steps (and a last ``@attr``) as qualified names, else None."""
+        if path not in self._simple:
+            steps = path.split("/")
+            attribute = self._qname(steps.pop()[1:]) if steps and steps[-1].startswith("@") else None
+            if steps == ["."]:
+                steps = []
+            plain = all(_SIMPLE_STEP.match(step) for step in steps)
+            self._simple[path] = (tuple(self._qname(s) for s in steps), attribute) if plain else None
+        return self._simple[path]
 
     def _xpath(self, path: str) -> etree.XPath:
         """Compiled once per codec: a spec's paths are evaluated for every message."""
@@ -164,17 +258,12 @@ class XmlCodec:
 
 def describe(node: etree._Element) -> str:
     """``/episode/tacMembers/member[2]/name``: local names, with a position where it repeats."""
-    parts = []
-    while node is not None:
-        name = etree.QName(node).localname
-        parent = node.getparent()
-        if parent is not None:
-            same = [n for n in parent.iterchildren(node.tag)]
-            if len(same) > 1:
-                name += f"[{same.index(node) + 1}]"
-        parts.append(name)
-        node = parent
-    return "/" + "/".join(reversed(parts))
+    tree = node.getroottree()
+    root = etree.QName(tree.getroot()).localname
+    relative = tree.getelementpath(node)
+    if relative == ".":
+        return f"/{root}"
+    return f"/{root}/" + _NAMESPACE.sub("", relative)
 
 
 def _text(value: Any) -> str:
@@ -186,6 +275,9 @@ def _text(value: Any) -> str:
 class JsonCodec:
     def new_document(self) -> dict[str, Any]:
         return {}
+
+    def reader(self, document: dict[str, Any]) -> JsonCodec:
+        return self
 
     def read(self, context: Any, path: str, base: str = "") -> Found | None:
         found = self._node(context, split_steps(path, "."), base)

@@ -8,7 +8,7 @@ field is absent (withheld by the sharing decision, or never sent) is reported as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -47,7 +47,7 @@ class RenderedField:
             "wire_path": self.wire_path, "canonical_path": self.canonical_path,
             "rule_id": self.rule_id, "spec_id": self.spec_id,
             "mapping_version": self.mapping_version,
-            "origin": self.origin.model_dump() if self.origin else None,
+            "origin": asdict(self.origin) if self.origin else None,
         }
 
 
@@ -101,7 +101,8 @@ def parse(effective: EffectiveSpec, document: Any, system: str | None = None) ->
         if found is not None:
             result.header[name] = str(found.value)
             result.header_paths[name] = found.where
-    _parse(effective, codec, effective.spec.rules, document, result.data, "", result, system)
+    _parse(effective, codec.reader(document), effective.spec.rules, document, result.data, "",
+           result, system)
     return result
 
 

@@ -27,8 +27,7 @@ from typing import Any
 
 from lxml import etree
 
-from adapters.mapped import MappedAdapter
-from adapters.registry import EXTRA_CHECKS
+from adapters.registry import mapped_adapter
 from adapters.rejection import InputRejected
 from mappings import engine
 from mappings.registry import MappingRegistry
@@ -52,7 +51,7 @@ def run_case(case: Path, mappings: MappingRegistry, root: Path) -> GoldenResult:
     wire_file = next(case.glob("wire.*"))
     wire_format = wire_file.suffix.lstrip(".")
     body = wire_file.read_bytes()
-    adapter = MappedAdapter(kind, mappings, EXTRA_CHECKS.get(kind, ()))
+    adapter = mapped_adapter(kind, mappings)
     problems: list[str] = []
     label = str(case.relative_to(root))
     expected_error = case / "expected-error.json"

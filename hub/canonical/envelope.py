@@ -7,6 +7,7 @@ messages of one piece of work together and ``causation_id`` names the message th
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -34,10 +35,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class FieldSource(BaseModel):
-    """Where one canonical field came from: the system, its path there, the mapping rule."""
+@dataclass(frozen=True, slots=True)
+class FieldSource:
+    """Where one canonical field came from: the system, its path there, the mapping rule.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A plain dataclass, not a model: a parsed message records one per field, so it must be cheap
+    to make; pydantic still validates and serialises it inside the envelope."""
 
     system: str | None
     wire_path: str
