@@ -95,6 +95,7 @@ class Processor:
                     if entry is not None:
                         entries.append(entry)
                 row.status = "held" if ctx.held else "processed"
+                row.hold_reason = ctx.held
                 if ctx.held:
                     record(session, "message.held", "hub", message_id, reason=ctx.held)
             row.processed_at = utcnow()

@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     operator_token: str | None = Field(
         None, description="Bearer token for operators on the status and admin endpoints."
     )
+    duty_team_id: str = Field("CSC-DUTY", description="The social care duty team's practitioner id.")
+    duty_team_name: str = Field(
+        "Children's social care duty team", description="Who joins a TAC until a social worker is "
+        "allocated, and the contact the directory shows."
+    )
+    duty_team_phone: str | None = Field(None, description="The duty team's phone number.")
+    duty_team_email: str | None = Field(None, description="The duty team's email address.")
+    step_up_episode: str = Field(
+        "transfer-responsibility", pattern="^(transfer-responsibility|close)$",
+        description="On step-up, mark the CAF episode as social care's responsibility, or close "
+        "it with reason 'transfer to alternative holistic assessment'.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

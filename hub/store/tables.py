@@ -60,6 +60,7 @@ class InboxMessage(Base):
     correlation_id: Mapped[str] = mapped_column(String(200), index=True)
     message_type: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20))
+    hold_reason: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = when()
     processed_at: Mapped[datetime | None] = when()
     key_id: Mapped[str] = mapped_column(String(64))
@@ -322,3 +323,21 @@ class IdentityReview(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = when()
     child_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ReferralRecord(Base):
+    """A referral into children's social care, from receipt to decision: the step-up's ledger."""
+
+    __tablename__ = "referrals"
+    referral_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    correlation_id: Mapped[str] = mapped_column(String(200), index=True)
+    child_id: Mapped[str | None] = mapped_column(ForeignKey("children.child_id"), index=True)
+    referrer_system: Mapped[str] = mapped_column(String(64))
+    referrer_reference: Mapped[str] = mapped_column(String(200))
+    caf_system: Mapped[str | None] = mapped_column(String(64))
+    episode_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    previous_referral_id: Mapped[str | None] = mapped_column(String(36))
+    opened_at: Mapped[datetime] = when()
+    decided_at: Mapped[datetime | None] = when()
