@@ -254,6 +254,13 @@ class Courier:
             if dead is None:
                 raise LookupError(f"no dead letter {dead_letter_id}")
             delivery = session.get(Delivery, dead.delivery_id, with_for_update=True)
+            payload = open_json(self.keyring, delivery.key_id, delivery.payload_sealed,
+                                f"delivery:{delivery.delivery_id}")
+            if "body" not in payload:
+                raise LookupError(
+                    f"dead letter {dead_letter_id} has nothing rendered to send ({dead.reason}); "
+                    "correct the mapping and send the message again"
+                )
             delivery.status, delivery.last_error, delivery.completed_at = "pending", None, None
             session.delete(dead)
             entry = enqueue(

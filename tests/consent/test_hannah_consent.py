@@ -8,8 +8,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import pytest
 from sqlalchemy import select
 
+from adapters import registry as adapter_registry
+from adapters.partner.outbound import CanonicalJsonOutbound
 from hub.store.tables import AuditEntry, DeadLetter, Decision, Delivery, LegalGatewayRecord
 from tests.consent.conftest import OPERATOR_TOKEN, ConsentHub, feed, settle, wait_for
 from tests.consent.story import (
@@ -230,3 +233,16 @@ def test_replaying_a_dead_letter_still_permitted_delivers_it(consent_hub: Consen
     assert finished_delivery(consent_hub, dead.delivery_id).status == "delivered"
     [received] = consent_hub.youth_service.received
     assert received.body["data"]["episode"]["version"] == 1
+
+
+def test_a_dead_letter_with_nothing_rendered_is_not_replayed(consent_hub: ConsentHub, monkeypatch):
+    hannah_consents(consent_hub, ["agency:youth-service"])
+    monkeypatch.setitem(adapter_registry.OUTBOUND, "partner", CanonicalJsonOutbound("partner", frozenset()))
+    deliveries = settle(consent_hub.hub, feed(consent_hub.hub, episode(1)))
+    dead = dead_letter_of(consent_hub, deliveries["youth-service"].delivery_id)
+
+    with pytest.raises(LookupError, match="nothing rendered to send"):
+        consent_hub.hub.courier.replay(dead.dead_letter_id, "operator:test")
+
+    assert dead_letter_of(consent_hub, dead.delivery_id).dead_letter_id == dead.dead_letter_id
+    assert finished_delivery(consent_hub, dead.delivery_id).status == "dead"
