@@ -51,6 +51,10 @@ class RegisterError(ValueError):
         self.field = field
 
 
+class AlreadyWithdrawn(RegisterError):
+    """The consent was withdrawn before: a withdrawal is recorded once."""
+
+
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite hands timestamps back without their zone; the hub writes only UTC."""
     if moment is None or moment.tzinfo is not None:
@@ -283,7 +287,7 @@ class ConsentRegister:
         if row is None:
             raise RegisterError(f"no consent {consent_id}", "consent_id")
         if row.withdrawn_at is not None:
-            raise RegisterError(f"consent {consent_id} was already withdrawn", "consent_id")
+            raise AlreadyWithdrawn(f"consent {consent_id} was already withdrawn", "consent_id")
         at = aware(at) or now
         if at > now + CLOCK_SKEW:
             raise RegisterError("a withdrawal cannot be dated in the future", "withdrawn_at")

@@ -27,7 +27,7 @@ from stdnum.exceptions import ValidationError as IdentifierError
 from stdnum.gb import nhs, upn
 
 from consent.explain import consent_summary, decisions, disclosures, explain, gateway_summary
-from consent.register import ConsentRequest, GatewayRequest, RegisterError
+from consent.register import AlreadyWithdrawn, ConsentRequest, GatewayRequest, RegisterError
 from consent.vocabulary import (
     CONSENT_RECORDERS,
     GATEWAY_DECIDERS,
@@ -313,7 +313,7 @@ def router(hub: Hub) -> APIRouter:
         if result is None:
             return problem(404, "no such consent", rule="consent.exists", field="consent_id")
         if isinstance(result, RegisterError):
-            if "already withdrawn" in str(result):
+            if isinstance(result, AlreadyWithdrawn):
                 return problem(409, str(result), rule="consent.withdrawn", field="consent_id")
             return _invalid(result)
         return JSONResponse(result)
