@@ -372,7 +372,7 @@ class ConsentRegister:
             try:
                 purpose = ConsentPurpose(purpose_text)
             except ValueError:
-                result.skipped.append(f"unknown purpose {purpose_text!r}")
+                result.skipped.append("a purpose the register does not know")  # free text stays out
                 continue
             scope = self._statement_scope(purpose, statement)
             if not scope:
