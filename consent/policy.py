@@ -36,6 +36,12 @@ DIRECTORY_BASIS = (
 )
 
 
+REFERRER_FEEDBACK_BASIS = (
+    "Working Together to Safeguard Children: the referrer is told the referral was received and "
+    "what was decided (Children Act 2004 s11)"
+)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One lawful route: this message type, to this kind of system, for this purpose, on this basis.
@@ -74,6 +80,20 @@ RULES: tuple[Rule, ...] = (
          needs=ConsentPurpose.CAF_ASSESSMENT),
     Rule("episode-transferred", "caf_system", Purpose.EPISODE_TRANSFER, ("episode",),
          needs=ConsentPurpose.CAF_ASSESSMENT),
+    # step-up, on the CAF side: the CAF system holds the episode under the consent to the CAF,
+    # and is told what social care's joining changes in it (the flow sends these only once the
+    # referral itself is permitted)
+    Rule("tac-member-added", "caf_system", Purpose.REFERRAL_TO_SOCIAL_CARE, ("member",),
+         needs=ConsentPurpose.CAF_ASSESSMENT),
+    Rule("responsibility-transferred", "caf_system", Purpose.REFERRAL_TO_SOCIAL_CARE,
+         ("social_care_contact",), needs=ConsentPurpose.CAF_ASSESSMENT),
+    Rule("caf-episode-closed", "caf_system", Purpose.REFERRAL_TO_SOCIAL_CARE, ("reason",),
+         needs=ConsentPurpose.CAF_ASSESSMENT),
+    # the referrer is told the referral arrived, and what was decided ("informed of action")
+    Rule("referral-acknowledged", "caf_system", Purpose.REFERRAL_TO_SOCIAL_CARE, ("tracking_id",),
+         statute=REFERRER_FEEDBACK_BASIS),
+    Rule("referral-acknowledged", "partner", Purpose.REFERRAL_TO_SOCIAL_CARE, ("tracking_id",),
+         statute=REFERRER_FEEDBACK_BASIS),
 )
 RULE_INDEX: dict[tuple[str, str, Purpose], Rule] = {
     (rule.message_type, rule.destination_kind, rule.purpose): rule for rule in RULES

@@ -84,6 +84,16 @@ class Sharing:
                                   envelope=envelope)
         return Stored(decision, decision_id, subjects)
 
+    def preview(
+        self, session: Session, system: ConnectedSystem, envelope: Envelope,
+        recipients: tuple[Practitioner, ...] = (),
+    ) -> SharingDecision:
+        """What the decision would be now, without storing it: for a flow that must know whether
+        the heart of a piece of work may go before it sends what follows from it."""
+        subjects = self.subjects_of(envelope)
+        destination = destination_of(system, recipients_of(recipients))
+        return decide(envelope, destination, self.register.state_for(session, subjects))
+
     def recheck(self, session: Session, delivery: Delivery) -> Recheck:
         """Decide a delivery again, now, on the envelope and destination it was planned for.
 

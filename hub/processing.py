@@ -89,7 +89,8 @@ class Processor:
                 row.status = "unrouted"
                 record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
             else:
-                ctx = FlowContext(session, envelope, message_id, self.identity, self.settings)
+                ctx = FlowContext(session, envelope, message_id, self.identity, self.settings,
+                                  self.sharing.preview)
                 for outgoing in flow(ctx):
                     entry = self._plan(session, message_id, outgoing)
                     if entry is not None:

@@ -54,6 +54,7 @@ class MessageStatus(BaseModel):
     correlation_id: str
     message_type: str
     status: str
+    hold_reason: str | None = None
     received_at: datetime
     processed_at: datetime | None
     decisions: list[DecisionView]
@@ -86,7 +87,8 @@ def load_status(hub: Hub, tracking_id: str) -> MessageStatus | None:
         return MessageStatus(
             tracking_id=row.message_id, source_system=row.source_system,
             source_message_id=row.source_message_id, correlation_id=row.correlation_id,
-            message_type=row.message_type, status=row.status, received_at=row.received_at,
+            message_type=row.message_type, status=row.status, hold_reason=row.hold_reason,
+            received_at=row.received_at,
             processed_at=row.processed_at,
             decisions=[DecisionView.model_validate(d, from_attributes=True) for d in decisions],
             deliveries=views,

@@ -88,6 +88,7 @@ class Referral(Canonical):
     referrer: Practitioner = categorised(C.INVOLVEMENT)
     referred_at: datetime = categorised(C.INVOLVEMENT)
     draft_evidence: list[EvidenceItem] = categorised(C.CASE, default_factory=list)
+    previous_referral_id: str | None = categorised(C.INVOLVEMENT, None)  # a re-referral
 
 
 class ReferralOutcome(StrEnum):

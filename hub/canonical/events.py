@@ -167,6 +167,7 @@ class ReferralAcknowledged(Canonical):
     referral_id: str = categorised(C.INVOLVEMENT)
     tracking_id: str = categorised(C.INVOLVEMENT)
     outcome: ReferralOutcome | None = categorised(C.CASE, None)
+    held_reason: str | None = categorised(C.INVOLVEMENT, None)
     acknowledged_at: datetime = categorised(C.INVOLVEMENT)
 
 

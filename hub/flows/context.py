@@ -9,10 +9,12 @@ message with a reason, which is kept and shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from consent.policy import SharingDecision
 from hub.canonical import Envelope, Purpose
 from hub.canonical.events import CanonicalEvent
 from hub.canonical.people import Practitioner
@@ -37,15 +39,22 @@ class FlowContext:
     message_id: str
     identity: IdentityResolver
     settings: Settings
+    preview: Callable[[Session, ConnectedSystem, Envelope], SharingDecision]
     held: str | None = field(default=None)
 
     def hold(self, reason: str) -> None:
         self.held = reason
 
-    def derive(self, event: CanonicalEvent, purpose: Purpose) -> Envelope:
-        """A new message caused by this one, in the same correlation."""
+    def permits(self, system: ConnectedSystem, envelope: Envelope) -> SharingDecision:
+        return self.preview(self.session, system, envelope)
+
+    def derive(
+        self, event: CanonicalEvent, purpose: Purpose, correlation_id: str | None = None,
+    ) -> Envelope:
+        """A new message caused by this one, in the same correlation (or the one named)."""
         return Envelope(
-            correlation_id=self.envelope.correlation_id, causation_id=self.message_id,
+            correlation_id=correlation_id or self.envelope.correlation_id,
+            causation_id=self.message_id,
             source_system=self.envelope.source_system,
             source_message_id=f"{self.envelope.source_message_id}/{event.event_type}",
             message_type=event.event_type, message_version="1",

@@ -100,7 +100,9 @@ class Delivery(Base):
     """One rendered message for one destination, and how its delivery is going."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("message_id", "destination", name="uq_delivery_destination"),)
+    __table_args__ = (
+        UniqueConstraint("message_id", "destination", "message_type", name="uq_delivery_destination"),
+    )
     delivery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
     decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.decision_id"))

@@ -1,0 +1,27 @@
+"""one inbound message may cause several messages to one destination: a delivery is unique per
+message, destination and message type
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.drop_constraint("uq_delivery_destination", type_="unique")
+        batch_op.create_unique_constraint(
+            "uq_delivery_destination", ["message_id", "destination", "message_type"]
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.drop_constraint("uq_delivery_destination", type_="unique")
+        batch_op.create_unique_constraint("uq_delivery_destination", ["message_id", "destination"])
