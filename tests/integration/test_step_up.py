@@ -9,6 +9,7 @@ outcome, and every message of the referral shares one correlation id.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,14 +24,14 @@ from hub.canonical.casework import ReferralOutcome
 from hub.canonical.events import CaseAllocated, ReferralDecided
 from hub.canonical.people import Child, ChildIdentifiers, Gender, PersonName, Practitioner
 from hub.registry import register
-from hub.store.tables import InboxMessage, ReferralRecord
+from hub.store.tables import IdentityReview, InboxMessage, ReferralRecord
 from mappings.layers import GOLDEN_DIR
 from simulators.caf_system import CafSystemSimulator
 from simulators.case_system import CaseSystemSimulator
 from simulators.directory import DirectorySimulator, text
 from simulators.server import ServerThread
 from tests.conftest import delete_queues, make_settings
-from tests.integration.helpers import eventually, settled
+from tests.integration.helpers import eventually, settled, status
 
 REFERRAL = GOLDEN_DIR / "caf_system/standard/referral-to-social-care/hannah-step-up/wire.xml"
 CAF = {"c": "urn:childrens-hub:caf:1"}
@@ -159,3 +160,87 @@ def test_hannah_steps_up_into_social_care_and_the_referrer_hears_the_outcome(ste
             InboxMessage.correlation_id == ledger.correlation_id)).scalars().all()
     assert (ledger.status, ledger.outcome) == ("decided", "initial-assessment")
     assert story == ["referral-to-social-care"]
+
+
+def another(body: bytes, number: int, referral: str | None = None) -> bytes:
+    """The same referral as a new message from the CAF system (a new message id)."""
+    body = body.replace(b'messageId="caf-msg-0131"', f'messageId="caf-msg-9{number:03d}"'.encode())
+    if referral:
+        body = body.replace(b"<referralId>REF-CAF-0107</referralId>",
+                            f"<referralId>{referral}</referralId>".encode())
+    return body
+
+
+def test_a_second_referral_while_one_is_open_is_linked_as_a_re_referral_not_duplicated(step_up_hub):
+    hannah = sent_today(REFERRAL.read_bytes())
+    first = refer(step_up_hub, hannah)
+    settled(step_up_hub.url, step_up_hub.caf_token, first)
+
+    second = refer(step_up_hub, another(hannah, 2, "REF-CAF-0199"))
+    final = settled(step_up_hub.url, step_up_hub.caf_token, second)
+
+    assert {(d["destination"], d["message_type"]) for d in final["deliveries"]} == {
+        ("lcs", "referral-to-social-care"), ("caf-national", "referral-acknowledged")}
+    with step_up_hub.hub.database.read() as session:
+        ledger = session.get(ReferralRecord, second)
+    assert ledger.previous_referral_id == first
+    assert len(step_up_hub.case.state.received) == 2
+    assert len(step_up_hub.caf_messages("tacMemberAdded")) == 1
+    assert len(step_up_hub.directory.updates()) == 1
+
+
+def test_a_child_the_hub_cannot_identify_is_held_for_review_and_the_referrer_told(step_up_hub):
+    hannah = sent_today(REFERRAL.read_bytes())
+    settled(step_up_hub.url, step_up_hub.caf_token, refer(step_up_hub, hannah))
+    unsure = another(hannah, 3, "REF-CAF-0300")
+    for known in (b"<nhsNumber>9434765919</nhsNumber>", b"<directoryId>DIR-7781</directoryId>"):
+        unsure = unsure.replace(known, b"")
+    unsure = unsure.replace(b"CAF-C-0042", b"CAF-C-0999").replace(b"NF1 4HX", b"NF9 9ZZ")
+
+    tracking_id = refer(step_up_hub, unsure)
+    held = eventually(lambda: (s := status(step_up_hub.url, step_up_hub.caf_token, tracking_id))
+                      ["status"] == "held" and s, what="the referral to be held")
+
+    assert "could not be identified" in held["hold_reason"]
+    with step_up_hub.hub.database.read() as session:
+        [review] = session.execute(select(IdentityReview).where(
+            IdentityReview.message_id == tracking_id)).scalars().all()
+    assert review.status == "open" and len(review.candidates) == 1
+    eventually(lambda: len(step_up_hub.caf_messages("referralAcknowledged")) == 2, what="the ack")
+    told = step_up_hub.caf_messages("referralAcknowledged")[1]
+    assert "could not be identified" in told.findtext("c:heldReason", namespaces=CAF)
+    assert len(step_up_hub.case.state.received) == 1
+
+
+def test_a_referral_without_consent_or_gateway_is_held_and_the_referrer_told_why(step_up_hub):
+    no_consent = sent_today(REFERRAL.read_bytes()).replace(
+        b"<purpose>referral-to-social-care</purpose>", b"")
+
+    tracking_id = refer(step_up_hub, no_consent)
+    held = eventually(lambda: (s := status(step_up_hub.url, step_up_hub.caf_token, tracking_id))
+                      ["status"] == "held" and s, what="the referral to be held")
+
+    assert "no consent or legal gateway covers referral-to-social-care" in held["hold_reason"]
+    eventually(lambda: step_up_hub.caf_messages("referralAcknowledged"), what="the ack")
+    [told] = step_up_hub.caf_messages("referralAcknowledged")
+    assert "no consent or legal gateway" in told.findtext("c:heldReason", namespaces=CAF)
+    assert step_up_hub.case.state.received == []
+    assert step_up_hub.caf_messages("tacMemberAdded") == []
+    assert step_up_hub.directory.updates() == []
+
+
+def test_a_supplier_code_the_authority_does_not_know_is_refused_naming_code_and_list(step_up_hub):
+    overrides = step_up_hub.hub.settings.mappings_dir
+    (overrides / "code_lists").mkdir(parents=True)
+    (overrides / "code_lists/supplier-a-referral-outcome.yaml").write_text(
+        "id: supplier-a-referral-outcome\nversion: la-1\nentries: {}\nremove: [section-47]\n")
+    time.sleep(1.1)
+    reply = step_up_hub.case.send(step_up_hub.url, "lcs", step_up_hub.case_token, ReferralDecided(
+        child=HANNAH, referral_id="REF-CAF-0107", outcome=ReferralOutcome.SECTION_47,
+        decided_on=date(2026, 11, 24)))
+
+    assert reply.status_code == 422
+    [error] = reply.json()["errors"]
+    assert "is not a code of supplier-a-referral-outcome" in error["message"]
+    assert "S47" in error["message"] or "s47" in error["message"].lower()
+    assert error["field"].endswith("outcome") or "outcome" in error["field"].lower()
