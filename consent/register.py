@@ -374,7 +374,7 @@ class ConsentRegister:
             except ValueError:
                 result.skipped.append("a purpose the register does not know")  # free text stays out
                 continue
-            scope = self._statement_scope(purpose, statement)
+            scope = self._statement_scope(purpose, statement, envelope.source_system)
             if not scope:
                 result.skipped.append(f"{purpose.value} names no agency")
                 continue
@@ -417,12 +417,18 @@ class ConsentRegister:
         return "the consent was not given by the child or a carer recorded with parental responsibility"
 
     @staticmethod
-    def _statement_scope(purpose: ConsentPurpose, statement: ConsentStatement) -> tuple[ScopeEntry, ...]:
+    def _statement_scope(
+        purpose: ConsentPurpose, statement: ConsentStatement, caf_system: str,
+    ) -> tuple[ScopeEntry, ...]:
+        """To whom a CAF consent statement allows sharing: the agencies it names, and for the CAF
+        itself the CAF systems; a referral consent covers children's social care and telling the
+        CAF system the episode lives on what became of the referral."""
         agencies = tuple(ScopeEntry(ScopeType.AGENCY, a.strip()) for a in statement.agencies if a.strip())
         if purpose is ConsentPurpose.CAF_ASSESSMENT:
             return (ScopeEntry(ScopeType.KIND, "caf_system"), *agencies)
         if purpose is ConsentPurpose.REFERRAL_TO_SOCIAL_CARE:
-            return (ScopeEntry(ScopeType.KIND, "case_system"), *agencies)
+            return (ScopeEntry(ScopeType.KIND, "case_system"), ScopeEntry(ScopeType.AGENCY, caf_system),
+                    *agencies)
         return agencies
 
     # --- legal gateways ---------------------------------------------------------------------

@@ -220,3 +220,10 @@ def test_a_gateway_reason_is_sealed_and_the_audit_holds_its_digest(db, register)
     assert b"alone" not in row.reason_sealed
     assert entry.detail["reason_digest"] == row.reason_digest
     assert (entry.detail["decided_by"], entry.detail["gateway"]) == ("P-TM-03", "s47-significant-harm")
+
+
+def test_a_referral_consent_in_a_caf_covers_social_care_and_the_caf_system_it_came_from(db, register):
+    given = statement(["referral-to-social-care"])
+    with db.transaction() as session:
+        [consent_id] = register.observe(session, episode(1, given)).recorded
+        assert session.get(ConsentRecord, consent_id).scope == ["kind:case_system", "agency:caf-national"]
