@@ -43,11 +43,12 @@ class CafEpisodeRecorded(Canonical):
 
 
 class ReferralToSocialCare(Canonical):
-    """Step-up: a practitioner refers a child with a CAF episode into children's social care."""
+    """A referral into children's social care: a step-up from a CAF episode, or (without one) a
+    partner agency's referral as the case system receives it."""
 
     event_type: Literal["referral-to-social-care"] = _type("referral-to-social-care")
     child: Child = categorised(C.IDENTITY)
-    episode: CafEpisode = categorised(C.INVOLVEMENT)
+    episode: CafEpisode | None = categorised(C.INVOLVEMENT, None)  # None: a partner's referral
     referral: Referral = categorised(C.INVOLVEMENT)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from hub.flows.context import FlowContext, Outgoing
 from hub.flows.lead_professional import tell_directories
 from hub.flows.referral_outcome import case_allocated, referral_decided
-from hub.flows.step_up import step_up
+from hub.flows.step_up import partner_referral, step_up
 from hub.flows.tac_sharing import share_with_tac
 
 Flow = Callable[[FlowContext], list[Outgoing]]
@@ -18,6 +18,7 @@ FLOWS: dict[str, Flow] = {
     "lead-professional-changed": tell_directories,
     "caf-episode-recorded": share_with_tac,
     "referral-to-social-care": step_up,
+    "partner-referral": partner_referral,
     "case-allocated": case_allocated,
     "referral-decided": referral_decided,
 }

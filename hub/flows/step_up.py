@@ -1,4 +1,7 @@
-"""Step-up: a practitioner on the CAF system refers a child with a CAF episode into social care.
+"""Referrals into children's social care: step-up from a CAF episode, and partner agencies' referrals.
+
+A practitioner on the CAF system refers a child with a CAF episode (step-up), or a partner
+agency refers a child with no CAF (a GP's FHIR ServiceRequest):
 
 1. The child is identified across systems (a match the hub cannot justify holds the referral
    for review); a second referral while one is open is linked to it as a re-referral.
@@ -6,9 +9,9 @@
    it is held and the referrer is told why.
 3. Each case system receives the contact/referral with the CAF assessment as draft evidence,
    mapped onto the Assessment Framework, every item keeping its element, version, author, date.
-4. The CAF system is asked to add the duty team to the TAC (until a social worker is allocated)
-   and to mark the episode as social care's responsibility, or close it with reason "transfer to
-   alternative holistic assessment", as the authority has chosen.
+4. Step-up only: the CAF system is asked to add the duty team to the TAC (until a social worker
+   is allocated) and to mark the episode as social care's responsibility, or close it with
+   reason "transfer to alternative holistic assessment", as the authority has chosen.
 5. Each directory is told children's social care is involved: the team's contact and the date.
 6. The referrer is told the referral was received, with the hub's tracking id.
 Every message shares the referral's correlation id.
@@ -17,10 +20,11 @@ Every message shares the referral's correlation id.
 from __future__ import annotations
 
 from hub.canonical import Envelope, Purpose
-from hub.canonical.casework import Involvement
+from hub.canonical.casework import CafEpisode, Involvement, Referral
 from hub.canonical.events import (
     CafEpisodeClosed,
     InvolvementChanged,
+    PartnerReferral,
     ReferralAcknowledged,
     ReferralToSocialCare,
     ResponsibilityTransferred,
@@ -71,28 +75,46 @@ def acknowledgement(
 
 
 def step_up(ctx: FlowContext) -> list[Outgoing]:
+    """A CAF system's referral: the episode comes along, and its TAC learns social care joined."""
     event = ctx.envelope.payload
-    if not isinstance(event, ReferralToSocialCare):
+    if not isinstance(event, ReferralToSocialCare) or event.episode is None:
         return []
+    return refer(ctx, event.child, event.referral, event.episode)
+
+
+def partner_referral(ctx: FlowContext) -> list[Outgoing]:
+    """A partner agency's referral (a GP's FHIR ServiceRequest, a school's referral): the same
+    contact/referral on the case system, the same acknowledgement and outcome to the referrer."""
+    event = ctx.envelope.payload
+    if not isinstance(event, PartnerReferral):
+        return []
+    return refer(ctx, event.child, event.referral, None)
+
+
+def refer(
+    ctx: FlowContext, child: Child, referral: Referral, episode: CafEpisode | None,
+) -> list[Outgoing]:
     source = ctx.envelope.source_system
-    reference = event.referral.referral_id
+    reference = referral.referral_id
+    episode_id = episode.episode_id if episode else None
+    caf_system = source if episode else None
 
     def hold(reason: str, status: str, child_id: str | None = None) -> list[Outgoing]:
         ctx.hold(reason)
         record_referral(ctx.session, ctx.message_id, ctx.envelope.correlation_id, child_id, source,
-                        reference, status, source, event.episode.episode_id)
-        return acknowledgement(ctx, event.child, reference, source, held=reason)
+                        reference, status, caf_system, episode_id)
+        return acknowledgement(ctx, child, reference, source, held=reason)
 
-    identity = ctx.identity.resolve(ctx.session, event.child, source, ctx.message_id)
+    identity = ctx.identity.resolve(ctx.session, child, source, ctx.message_id)
     if identity.outcome == "review":
         return hold(f"the child could not be identified with certainty ({identity.reason}); "
                     f"identity review {identity.review_id}", "held-identity")
     previous = open_referral(ctx.session, identity.child_id)
-    referral = event.referral.model_copy(update={
-        "draft_evidence": draft_evidence(event.episode),
+    referral = referral.model_copy(update={
+        "draft_evidence": draft_evidence(episode) if episode else [],
         "previous_referral_id": previous.referral_id if previous else None,
     })
-    to_case = ctx.derive(event.model_copy(update={"referral": referral}),
+    to_case = ctx.derive(ReferralToSocialCare(child=child, episode=episode, referral=referral),
                          Purpose.REFERRAL_TO_SOCIAL_CARE)
     cases = to(ctx, "referral-to-social-care", "case_system", to_case)
     if not cases:
@@ -104,19 +126,20 @@ def step_up(ctx: FlowContext) -> list[Outgoing]:
         return hold(f"the referral may not be shared yet: {refused[0].reason}", "held-consent",
                     identity.child_id)
     record_referral(ctx.session, ctx.message_id, ctx.envelope.correlation_id, identity.child_id,
-                    source, reference, OPEN, source, event.episode.episode_id,
+                    source, reference, OPEN, caf_system, episode_id,
                     previous.referral_id if previous else None)
-    outgoing = cases + acknowledgement(ctx, event.child, reference, source)
+    outgoing = cases + acknowledgement(ctx, child, reference, source)
     if previous is None:
-        outgoing += social_care_joins(ctx, event)
+        outgoing += social_care_involved(ctx, child)
+        if episode is not None:
+            outgoing += social_care_joins(ctx, child, episode.episode_id)
     return outgoing
 
 
-def social_care_joins(ctx: FlowContext, event: ReferralToSocialCare) -> list[Outgoing]:
-    """The CAF episode's TAC gains social care, the episode changes hands, the directory shows it."""
-    team, child, episode_id = duty_team(ctx), event.child, event.episode.episode_id
+def social_care_joins(ctx: FlowContext, child: Child, episode_id: str) -> list[Outgoing]:
+    """The CAF episode's TAC gains the duty team, and the episode changes hands."""
+    team, source = duty_team(ctx), ctx.envelope.source_system
     today = ctx.envelope.occurred_at.date()
-    source = ctx.envelope.source_system
     joined = TacMemberAdded(child=child, episode_id=episode_id, member=team, added_on=today)
     if ctx.settings.step_up_episode == "close":
         episode_change = CafEpisodeClosed(child=child, episode_id=episode_id,
@@ -124,18 +147,22 @@ def social_care_joins(ctx: FlowContext, event: ReferralToSocialCare) -> list[Out
     else:
         episode_change = ResponsibilityTransferred(
             child=child, episode_id=episode_id, social_care_contact=team, transferred_on=today)
-    involved = InvolvementChanged(
-        child=child, version=version_of(ctx),
-        involvement=Involvement(service=SOCIAL_CARE, practitioner=team, start=today),
-    )
     purpose = Purpose.REFERRAL_TO_SOCIAL_CARE
     return (
         to(ctx, "tac-member-added", "caf_system", ctx.derive(joined, purpose), only=source)
         + to(ctx, episode_change.event_type, "caf_system", ctx.derive(episode_change, purpose),
              only=source)
-        + to(ctx, "involvement-changed", "directory",
-             ctx.derive(involved, Purpose.DIRECTORY_UPDATE))
     )
+
+
+def social_care_involved(ctx: FlowContext, child: Child) -> list[Outgoing]:
+    """The directory shows that children's social care is involved: the team and the date."""
+    involved = InvolvementChanged(
+        child=child, version=version_of(ctx),
+        involvement=Involvement(service=SOCIAL_CARE, practitioner=duty_team(ctx),
+                                start=ctx.envelope.occurred_at.date()),
+    )
+    return to(ctx, "involvement-changed", "directory", ctx.derive(involved, Purpose.DIRECTORY_UPDATE))
 
 
 def version_of(ctx: FlowContext) -> int:
