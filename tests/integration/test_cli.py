@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -55,11 +57,35 @@ def test_keys_new_prints_a_key_the_key_ring_accepts():
     assert ring.active_key_id == "2026-11"
 
 
-def test_demo_shows_the_lead_professional_update_arriving_at_the_directory(hub_env):
+def test_demo_tells_hannahs_story_from_lead_professional_to_step_up_as_a_timeline(hub_env):
     result = runner.invoke(app, ["demo", "--data-dir", str(hub_env / "demo")])
 
     assert result.exit_code == 0, result.output
-    assert "duplicate=True" in result.output
-    assert "Delivery to directory: delivered after 1 attempt(s)" in result.output
-    assert "<given>Melanie</given>" in result.output
-    assert "rule child-directory-id" in result.output
+    output = result.output
+    # chapter 1: the lead professional reaches the directory
+    assert "duplicate=True" in output
+    assert "Delivery to directory: delivered after 1 attempt(s)" in output
+    assert "<given>Melanie</given>" in output
+    assert "rule child-directory-id" in output
+    # chapter 2: the step-up, one timed line per step
+    assert re.search(r"\+\d+\.\d\ds CAF system -> hub: +referral to social care for Hannah "
+                     r"\(tracking id [0-9a-f-]{36}\)", output), output
+    assert re.search(r"hub: +consent of the child covers referral to social care \(basis: consent",
+                     output), output
+    evidence = re.search(r"hub -> case system \(lcs\): +contact/referral with (\d+) items of draft "
+                         r"evidence from the CAF", output)
+    assert evidence and int(evidence[1]) > 0, output
+    assert re.search(r"hub -> CAF system: +Children's social care duty team added to the TAC", output)
+    assert re.search(r"hub -> CAF system: +episode EP-2031 marked as social care's responsibility",
+                     output)
+    assert re.search(r"hub -> directory: +Children's social care involved, team contact "
+                     r"01632 960500", output)
+    assert re.search(r"hub -> CAF system: +referral acknowledged \(received\)", output)
+    allocated = re.search(r"case system -> hub: +John Carter allocated", output)
+    joined = re.search(r"hub -> CAF system: +John Carter joins the TAC", output)
+    decided = re.search(r"case system -> hub: +decision: initial assessment", output)
+    told = re.search(r"hub -> CAF system: +the referrer is told: initial assessment", output)
+    assert allocated and joined and decided and told, output
+    assert allocated.start() < joined.start() < decided.start() < told.start()
+    assert "Summary: all 8 expected deliveries arrived" in output
+    assert "did not arrive" not in output and "never sent" not in output
