@@ -381,8 +381,13 @@ class ConsentRegister:
             given_at = statement.given_at or envelope.occurred_at
             source = _statement_source(envelope.source_system, episode.episode_id, purpose, statement,
                                        given_at)
-            if session.execute(select(ConsentRecord.consent_id).where(ConsentRecord.source == source)
-                               ).scalar_one_or_none() is not None:
+            known = session.execute(select(ConsentRecord.consent_id).where(
+                ConsentRecord.source == source)).scalar_one_or_none()
+            if known is not None:
+                # the same statement, from a record of the child naming other identifiers:
+                # the consent is the child's, so it answers to those identifiers too
+                new = set(subjects) - set(self.subjects_of(session, known))
+                self._index(session, known, "consent", sorted(new))
                 continue
             request = ConsentRequest(
                 subjects=subjects, purpose=purpose, given_by=giver[0], scope=scope,

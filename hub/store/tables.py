@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -100,9 +101,10 @@ class Delivery(Base):
     """One rendered message for one destination, and how its delivery is going."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (
-        UniqueConstraint("message_id", "destination", "message_type", name="uq_delivery_destination"),
-    )
+    # Not unique: a held message released later may send the same kind of message to the same
+    # destination again (a second acknowledgement). Each message is planned once per release,
+    # under the inbox row's lock, which is what stops duplicates.
+    __table_args__ = (Index("ix_deliveries_message_destination", "message_id", "destination"),)
     delivery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
     decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.decision_id"))

@@ -23,6 +23,7 @@ from hub.bootstrap import bootstrap
 from hub.canonical.casework import ReferralOutcome
 from hub.canonical.events import CaseAllocated, ReferralDecided
 from hub.canonical.people import Child, ChildIdentifiers, Gender, PersonName, Practitioner
+from hub.cli_identity import decide_review
 from hub.registry import register
 from hub.store.tables import IdentityReview, InboxMessage, ReferralRecord
 from mappings.layers import GOLDEN_DIR
@@ -210,6 +211,14 @@ def test_a_child_the_hub_cannot_identify_is_held_for_review_and_the_referrer_tol
     told = step_up_hub.caf_messages("referralAcknowledged")[1]
     assert "could not be identified" in told.findtext("c:heldReason", namespaces=CAF)
     assert len(step_up_hub.case.state.received) == 1
+
+    # a person decides it is the same Hannah: the held referral goes on, as a re-referral
+    decide_review(step_up_hub.hub, review.review_id, review.candidates[0], "duty-manager")
+    eventually(lambda: status(step_up_hub.url, step_up_hub.caf_token, tracking_id)["status"]
+               == "processed", what="the released referral to be processed")
+    eventually(lambda: len(step_up_hub.case.state.received) == 2, what="the released referral")
+    with step_up_hub.hub.database.read() as session:
+        assert session.get(ReferralRecord, tracking_id).previous_referral_id is not None
 
 
 def test_a_referral_without_consent_or_gateway_is_held_and_the_referrer_told_why(step_up_hub):
