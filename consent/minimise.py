@@ -7,8 +7,9 @@ well as identity). A path filter can withhold more (shielding, existence-only in
 can never let through a disallowed category.
 
 Which fields a model keeps for a set of allowed categories and a filter does not depend on the
-values, so it is worked out once per model class and reused: the sharing decision runs on every
-message for every destination and must stay cheap.
+values, so it is worked out once per model class, profile and filter, and written out as a small
+compiled function: the sharing decision runs on every message for every destination and must
+stay cheap.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class _Step:
     shape: int
     convert: Callable[[Any], Any] | None
     categories: frozenset[str]
-    inner: tuple[_Step, ...] = ()
+    inner_type: Any
 
 
 def _iso(value: date) -> str:
@@ -91,8 +92,9 @@ def _shape(annotation: Any) -> tuple[int, Any]:
 @cache
 def _plan(
     model: type[BaseModel], prefix: str, allowed: frozenset[DataCategory], withhold: PathFilter | None,
-    above: frozenset[str] = frozenset(),
+    above: frozenset[str],
 ) -> tuple[_Step, ...]:
+    """For each field of a model: kept or withheld, its shape, how to write it, its categories."""
     steps = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
@@ -100,11 +102,8 @@ def _plan(
         keep = category in allowed and not (withhold is not None and withhold(path))
         categories = above | {category.value} if category is not None else above
         shape, inner_type = _shape(info.annotation)
-        inner: tuple[_Step, ...] = ()
-        if keep and shape in (MODEL, MODELS):
-            inner = _plan(inner_type, f"{path}.", allowed, withhold, categories)
         convert = _converter(inner_type) if shape in (SCALAR, SCALARS) else None
-        steps.append(_Step(name, path, keep, shape, convert, categories, inner))
+        steps.append(_Step(name, path, keep, shape, convert, categories, inner_type))
     return tuple(steps)
 
 
@@ -115,45 +114,58 @@ def minimise(
     shared: list[str] = []
     withheld: list[str] = []
     categories: list[frozenset[str]] = []
-    data = _keep(model, _plan(type(model), "", allowed, withhold), shared, withheld, categories)
+    data = _compiled(type(model), "", allowed, withhold, frozenset())(model, shared, withheld, categories)
     return Minimised(data, shared, withheld, set().union(*categories))
 
 
-def _keep(
-    model: BaseModel, steps: tuple[_Step, ...], shared: list[str], withheld: list[str],
-    categories: list[frozenset[str]],
-) -> dict[str, Any]:
-    kept: dict[str, Any] = {}
-    for step in steps:
-        value = getattr(model, step.name)
-        if value is None:
-            continue
-        shape = step.shape
-        if shape >= MODELS and not value:
-            continue
+Keeper = Callable[[BaseModel, list[str], list[str], list[frozenset[str]]], dict[str, Any]]
+
+
+@cache
+def _compiled(
+    model: type[BaseModel], prefix: str, allowed: frozenset[DataCategory], withhold: PathFilter | None,
+    above: frozenset[str],
+) -> Keeper:
+    """The plan for one model, profile and filter written out as straight-line Python, once.
+
+    As ``dataclasses`` does for ``__init__``: the source is made only from the canonical model's
+    own field names and the plan, never from message content, and it is compiled once per model,
+    profile and filter. A field costs a dictionary read and a test instead of a trip round a loop.
+    """
+    names: dict[str, Any] = {}
+    lines = ["def keep(model, shared, withheld, categories):", "    values = model.__dict__",
+             "    kept = {}"]
+    for number, step in enumerate(_plan(model, prefix, allowed, withhold, above)):
+        name = step.name
+        assert name.isidentifier(), name
+        lines.append(f"    value = values[{name!r}]")
+        present = "value" if step.shape >= MODELS else "value is not None"
         if not step.keep:
-            withheld.append(step.path)
+            lines += [f"    if {present}:", f"        withheld.append({step.path!r})"]
             continue
-        if shape == SCALAR:
-            convert = step.convert
-            kept[step.name] = convert(value) if convert is not None else value
-        elif shape == MODEL:
-            inner = _keep(value, step.inner, shared, withheld, categories)
-            if inner:
-                kept[step.name] = inner
+        if step.shape in (MODEL, MODELS):
+            names[f"inner{number}"] = _compiled(step.inner_type, f"{step.path}.", allowed, withhold,
+                                                step.categories)
+        names[f"cats{number}"] = step.categories
+        names[f"convert{number}"] = step.convert
+        lines.append(f"    if {present}:")
+        if step.shape == MODEL:
+            lines += [f"        nested = inner{number}(value, shared, withheld, categories)",
+                      "        if nested:", f"            kept[{name!r}] = nested"]
             continue
-        elif shape == MODELS:
-            items = [kept_item for item in value
-                     if (kept_item := _keep(item, step.inner, shared, withheld, categories))]
-            if items:
-                kept[step.name] = items
+        if step.shape == MODELS:
+            lines += [f"        items = [n for item in value if (n := inner{number}(item, shared, withheld, "
+                      "categories))]", "        if items:", f"            kept[{name!r}] = items"]
             continue
+        if step.shape == SCALAR:
+            out = "value" if step.convert is None else f"convert{number}(value)"
         else:
-            convert = step.convert
-            kept[step.name] = [convert(item) for item in value] if convert is not None else list(value)
-        shared.append(step.path)
-        categories.append(step.categories)
-    return kept
+            out = "list(value)" if step.convert is None else f"[convert{number}(i) for i in value]"
+        lines += [f"        kept[{name!r}] = {out}", f"        shared.append({step.path!r})",
+                  f"        categories.append(cats{number})"]
+    lines.append("    return kept")
+    exec(compile("\n".join(lines), f"<minimise {model.__name__} {prefix or '.'}>", "exec"), names)  # noqa: S102
+    return names["keep"]
 
 
 def _plain(value: Any) -> Any:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from consent.minimise import minimise
 from consent.policy import RULES, SHIELD_FIELDS, Destination, Recipient, decide
 from consent.profiles import allowed_categories
 from consent.register import ConsentGrant, ConsentRequest, GatewayGrant, GatewayRequest, RegisterState
@@ -299,3 +300,39 @@ def _arrange(session, register, subjects, agency: str, setup: str) -> str:  # ty
         return ""
     return row.consent_id
 
+
+
+def reference_minimise(model: BaseModel, allowed: frozenset[DataCategory], withhold, prefix: str = "",
+                       out: tuple[list, list] | None = None) -> tuple[dict, list, list]:
+    """The minimisation rule written the plain way, to hold the compiled one to."""
+    shared, withheld = out if out is not None else ([], [])
+    kept: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if value is None or value == []:
+            continue
+        path = f"{prefix}{name}"
+        category = type(model).model_fields[name].json_schema_extra["x-data-category"]
+        if DataCategory(category) not in allowed or (withhold is not None and withhold(path)):
+            withheld.append(path)
+        elif isinstance(value, BaseModel):
+            if inner := reference_minimise(value, allowed, withhold, f"{path}.", (shared, withheld))[0]:
+                kept[name] = inner
+        elif isinstance(value, list) and isinstance(value[0], BaseModel):
+            items = [i for item in value
+                     if (i := reference_minimise(item, allowed, withhold, f"{path}.", (shared, withheld))[0])]
+            if items:
+                kept[name] = items
+        else:
+            kept[name] = json.loads(json.dumps(value, default=lambda v: getattr(v, "value", None)
+                                               or v.isoformat()))
+            shared.append(path)
+    return kept, shared, withheld
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(EVENT_CLASSES).flatmap(model_strategy), category_sets,
+       st.sampled_from([None, lambda path: path not in SHIELD_FIELDS]))
+def test_the_compiled_minimiser_keeps_exactly_what_the_plain_rule_keeps(event, allowed, withhold):
+    result = minimise(event, allowed, withhold)
+    assert (result.data, result.shared, result.withheld) == reference_minimise(event, allowed, withhold)
