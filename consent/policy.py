@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from consent.minimise import PathFilter, minimise
@@ -58,9 +59,14 @@ class Rule:
     statute: str | None = None
     needs: ConsentPurpose | None = None
 
-    @property
+    @cached_property
+    def statute_basis(self) -> _Basis:
+        assert self.statute is not None
+        return _Basis("statute", self.statute, (), None, self.statute)
+
+    @cached_property
     def rule_id(self) -> str:
-        return f"{self.message_type}->{self.destination_kind}/{self.purpose.value}"
+        return f"{self.message_type}->{self.destination_kind}/{self.purpose}"
 
 
 RULES: tuple[Rule, ...] = (
@@ -242,7 +248,7 @@ def _consent_basis(grants: list[ConsentGrant]) -> _Basis:
     return _Basis(
         kind="consent", text=f"consent of {' and '.join(givers)}",
         refs=tuple(g.consent_id for g in grants), categories=categories,
-        detail=f"consent {', '.join(g.consent_id for g in grants)} for {grants[0].purpose.value}",
+        detail=f"consent {', '.join(g.consent_id for g in grants)} for {grants[0].purpose}",
     )
 
 
@@ -291,9 +297,9 @@ def find_basis(
         else:
             return _gateway_basis(gateway)
     if others and not misses:
-        misses.append(f"{others} consent(s) for {purpose.value} do not cover {destination.system_id}")
+        misses.append(f"{others} consent(s) for {purpose} do not cover {destination.system_id}")
     if not misses:
-        misses.append(f"no consent for {purpose.value} on record")
+        misses.append(f"no consent for {purpose} on record")
     return "; ".join(misses)
 
 
@@ -312,13 +318,13 @@ def decide(
     checks: list[Check] = []
     if message_type not in destination.allowed_out:
         reason = f"{destination.system_id} is not registered to receive {message_type}"
-        return deny(reason, [Check("registered", False, reason)], purpose.value)
+        return deny(reason, [Check("registered", False, reason)], purpose)
     checks.append(Check("registered", True, f"{destination.system_id} may receive {message_type}"))
-    rule = RULE_INDEX.get((message_type, destination.kind, purpose))
+    rule = RULE_INDEX.get((message_type, destination.kind, envelope.purpose))
     if rule is None:
         reason = (f"no legal basis for {message_type} to a {destination.kind} "
-                  f"for the purpose {purpose.value}")
-        return deny(reason, [*checks, Check("rule", False, reason)], purpose.value)
+                  f"for the purpose {purpose}")
+        return deny(reason, [*checks, Check("rule", False, reason)], purpose)
     checks.append(Check("rule", True, rule.rule_id))
 
     payload = envelope.payload
@@ -331,7 +337,7 @@ def decide(
     allowed = allowed_categories(destination.kind)
 
     if rule.statute is not None:
-        basis = _Basis("statute", rule.statute, (), None, rule.statute)
+        basis = rule.statute_basis
         if destination.kind == "directory" and _sensitive_service(payload):
             found = find_basis(state, ConsentPurpose.SENSITIVE_SERVICE_ON_DIRECTORY, destination, now,
                                child_only=True, gateways=frozenset({Gateway.S47_SIGNIFICANT_HARM}))
@@ -339,7 +345,7 @@ def decide(
                 reason = ("a sensitive service goes on the directory only with the child's own consent "
                           f"or a s47 significant-harm gateway: {found}")
                 return deny(reason, [*checks, Check("sensitive-service", False, reason)],
-                            purpose.value, rule.rule_id)
+                            purpose, rule.rule_id)
             checks.append(Check("sensitive-service", True, f"existence only, on {found.detail}"))
             basis = _Basis(found.kind, f"{rule.statute.split(':')[0]}; {found.text}", found.refs, None,
                            found.detail)
@@ -350,7 +356,7 @@ def decide(
         if isinstance(found, str):
             reason = (f"no consent or legal gateway covers {rule.needs.value} "
                       f"to {destination.system_id}: {found}")
-            return deny(reason, [*checks, Check("basis", False, reason)], purpose.value, rule.rule_id)
+            return deny(reason, [*checks, Check("basis", False, reason)], purpose, rule.rule_id)
         basis = found
     checks.append(Check("basis", True, basis.detail))
 
@@ -364,7 +370,7 @@ def decide(
         else:
             reason = (f"{', '.join(missing)}, what {message_type} is about, may not be shared with "
                       f"{destination.system_id} (allowed: {', '.join(sorted(categories)) or 'nothing'})")
-        return deny(reason, [*checks, Check("minimisation", False, reason)], purpose.value, rule.rule_id)
+        return deny(reason, [*checks, Check("minimisation", False, reason)], purpose, rule.rule_id)
     shared_categories = tuple(sorted(minimised.categories))
     checks.append(Check(
         "minimisation", True,
@@ -373,9 +379,9 @@ def decide(
     ))
     return SharingDecision(
         permitted=True,
-        reason=f"{message_type} to {destination.kind} for {purpose.value} on {basis.kind} basis",
+        reason=f"{message_type} to {destination.kind} for {purpose} on {basis.kind} basis",
         legal_basis=basis.text, data=minimised.data, shared=minimised.shared,
-        withheld=minimised.withheld, purpose=purpose.value, rule=rule.rule_id,
+        withheld=minimised.withheld, purpose=purpose, rule=rule.rule_id,
         basis_kind=basis.kind, basis_refs=basis.refs, categories=shared_categories,
         checks=tuple(checks),
     )
