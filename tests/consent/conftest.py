@@ -7,8 +7,7 @@ episode wire format is not the point here); the worker and the courier then do t
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from queues.topology import INBOUND
 from simulators.peer import PeerState, peer_app
 from simulators.server import ServerThread
 from tests.conftest import delete_queues, make_settings
+from tests.integration.helpers import eventually
 
 OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
 FINISHED = ("delivered", "dead", "withheld")
@@ -62,17 +62,6 @@ def feed(hub: Hub, envelope: Envelope) -> str:
     return envelope.message_id
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def settle(hub: Hub, message_id: str, timeout: float = 30.0) -> dict[str, Delivery]:
     """Wait until the message is processed and each of its deliveries has finished."""
 
@@ -88,7 +77,7 @@ def settle(hub: Hub, message_id: str, timeout: float = 30.0) -> dict[str, Delive
                 return None
             return {d.destination: d for d in deliveries} or {"": None}  # type: ignore[dict-item]
 
-    found = wait_for(finished, f"message {message_id} to settle", timeout)
+    found = eventually(finished, timeout, f"message {message_id} to settle")
     return {k: v for k, v in found.items() if k}
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.store.tables import Decision, Delivery
-from tests.consent.conftest import ConsentHub, feed, settle, wait_for
+from tests.consent.conftest import ConsentHub, eventually, feed, settle
 from tests.consent.story import NHS_NUMBER, episode, statement
 
 runner = CliRunner()
@@ -101,5 +101,5 @@ def test_dead_letters_replay_queues_the_delivery_to_be_decided_again(cli: Consen
         with cli.hub.database.read() as session:
             return session.get(Delivery, delivery_id).status == "delivered"
 
-    wait_for(delivered, "the replayed delivery to be delivered")
+    eventually(delivered, what="the replayed delivery to be delivered")
     assert len(cli.youth_service.received) == 1

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from adapters import registry as adapter_registry
 from adapters.partner.outbound import CanonicalJsonOutbound
 from hub.store.tables import AuditEntry, DeadLetter, Decision, Delivery, LegalGatewayRecord
-from tests.consent.conftest import OPERATOR_TOKEN, ConsentHub, feed, settle, wait_for
+from tests.consent.conftest import OPERATOR_TOKEN, ConsentHub, eventually, feed, settle
 from tests.consent.story import (
     ASSESSMENT_TEXT,
     CAF_CHILD_ID,
@@ -95,7 +95,7 @@ def test_withdrawing_consent_for_one_agency_stops_queued_messages_and_refuses_la
     consent_hub.young_carers.hold = True
     queued = episode(2, both)
     feed(consent_hub.hub, queued)
-    wait_for(consent_hub.young_carers.arrived.is_set, "the queued delivery to reach young-carers")
+    eventually(consent_hub.young_carers.arrived.is_set, what="the queued delivery to reach young-carers")
     withdrawal = consent_hub.api(
         "POST", f"/v1/consents/{tac_consent}/withdrawal", consent_hub.caf_token,
         json={"withdrawn_by": "child", "reason": "Hannah no longer wants the group to see her CAF",
@@ -193,7 +193,7 @@ def finished_delivery(consent_hub: ConsentHub, delivery_id: str) -> Delivery:
             row = session.get(Delivery, delivery_id)
             return row if row.status in ("delivered", "withheld", "dead") else None
 
-    return wait_for(finished, f"delivery {delivery_id} to finish")
+    return eventually(finished, what=f"delivery {delivery_id} to finish")
 
 
 def test_replaying_a_dead_letter_decides_again_and_withholds_after_withdrawal(consent_hub: ConsentHub):
