@@ -169,8 +169,7 @@ def keys_new(
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Keep the demo's store here.")] = None,
 ) -> None:
-    """Hannah's story through simulated systems: a lead-professional change, then a step-up
-    into social care, as a timeline."""
+    """Hannah's story on simulated systems: a lead-professional change, then a step-up, as a timeline."""
     from hub.demo import run_demo
 
     raise typer.Exit(run_demo(console, data_dir))
