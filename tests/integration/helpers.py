@@ -26,7 +26,7 @@ def status(hub_url: str, token: str, tracking_id: str) -> dict[str, Any]:
     return reply.json()
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -37,7 +37,7 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
         time.sleep(0.05)
 
 
-def settled(hub_url: str, token: str, tracking_id: str, timeout: float = 30.0) -> dict[str, Any]:
+def settled(hub_url: str, token: str, tracking_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """The message's status once every delivery has finished (delivered or dead)."""
 
     def finished() -> dict[str, Any] | None:
