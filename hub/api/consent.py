@@ -16,6 +16,7 @@ identifiers, roles and legal bases, and a consent's people only to those entitle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -218,6 +219,35 @@ def _gateway_view(hub: Hub, row: LegalGatewayRecord, with_reason: bool) -> dict:
     )
 
 
+def entitled(who: ConnectedSystem | str, recorded_by: str) -> bool:
+    """The system that recorded a register entry, or an operator."""
+    return who == OPERATOR or (isinstance(who, ConnectedSystem) and who.system_id == recorded_by)
+
+
+async def _view_record(
+    hub: Hub, request: Request, table: type, record_id: str,
+    render: Callable[[Any], dict], missing: tuple[str, str, str],
+) -> JSONResponse:
+    """One register record for the system that recorded it, or an operator; 404 to anyone else,
+    so a caller cannot learn that a record about a child exists."""
+    who = await run_in_threadpool(caller, hub, request)
+    if who is None:
+        return _unknown()
+
+    def work() -> dict | None:
+        with hub.database.read() as session:
+            row = session.get(table, record_id)
+            if row is None or not entitled(who, row.recorded_by):
+                return None
+            return render(row)
+
+    found = await run_in_threadpool(work)
+    if found is None:
+        detail, rule, field = missing
+        return problem(404, detail, rule=rule, field=field)
+    return JSONResponse(found)
+
+
 def router(hub: Hub) -> APIRouter:
     api = APIRouter(tags=["consent"])
     register = hub.sharing.register
@@ -225,9 +255,6 @@ def router(hub: Hub) -> APIRouter:
 
     def may_record(who: ConnectedSystem | str) -> bool:
         return who == OPERATOR or (isinstance(who, ConnectedSystem) and who.kind in CONSENT_RECORDERS)
-
-    def entitled(who: ConnectedSystem | str, recorded_by: str) -> bool:
-        return who == OPERATOR or (isinstance(who, ConnectedSystem) and who.system_id == recorded_by)
 
     @api.post("/v1/consents", status_code=201, responses=PROBLEMS, summary="Record a consent",
               description="A consent for one child and one purpose, with who gave it (the child "
@@ -267,21 +294,11 @@ def router(hub: Hub) -> APIRouter:
 
     @api.get("/v1/consents/{consent_id}", responses=PROBLEMS, summary="View a consent")
     async def view_consent(consent_id: str, request: Request) -> JSONResponse:
-        who = await run_in_threadpool(caller, hub, request)
-        if who is None:
-            return _unknown()
-
-        def work() -> dict | None:
-            with hub.database.read() as session:
-                row = session.get(ConsentRecord, consent_id)
-                if row is None or not entitled(who, row.recorded_by):
-                    return None
-                return _consent_view(hub, row, with_people=True)
-
-        found = await run_in_threadpool(work)
-        if found is None:
-            return problem(404, "no such consent for this caller", rule="consent.exists", field="consent_id")
-        return JSONResponse(found)
+        return await _view_record(
+            hub, request, ConsentRecord, consent_id,
+            lambda row: _consent_view(hub, row, with_people=True),
+            ("no such consent for this caller", "consent.exists", "consent_id"),
+        )
 
     @api.post("/v1/consents/{consent_id}/withdrawal", responses=PROBLEMS, summary="Withdraw a consent",
               description="Stops future sharing on this consent, messages still queued included; "
@@ -380,22 +397,11 @@ def router(hub: Hub) -> APIRouter:
 
     @api.get("/v1/gateways/{gateway_id}", responses=PROBLEMS, summary="View a gateway decision")
     async def view_gateway(gateway_id: str, request: Request) -> JSONResponse:
-        who = await run_in_threadpool(caller, hub, request)
-        if who is None:
-            return _unknown()
-
-        def work() -> dict | None:
-            with hub.database.read() as session:
-                row = session.get(LegalGatewayRecord, gateway_id)
-                if row is None or not entitled(who, row.recorded_by):
-                    return None
-                return _gateway_view(hub, row, with_reason=True)
-
-        found = await run_in_threadpool(work)
-        if found is None:
-            return problem(404, "no such gateway decision for this caller", rule="gateway.exists",
-                           field="gateway_id")
-        return JSONResponse(found)
+        return await _view_record(
+            hub, request, LegalGatewayRecord, gateway_id,
+            lambda row: _gateway_view(hub, row, with_reason=True),
+            ("no such gateway decision for this caller", "gateway.exists", "gateway_id"),
+        )
 
     @api.get("/v1/decisions/{decision_id}", responses=PROBLEMS, summary="Why a decision was made",
              description="The checks a sharing decision made, its legal basis, the consents or "
