@@ -219,6 +219,21 @@ def _gateway_view(hub: Hub, row: LegalGatewayRecord, with_reason: bool) -> dict:
     )
 
 
+async def _created(work: Callable[[], dict]) -> JSONResponse:
+    """A register write, off the event loop: 201 with the new record, or 422 naming the rule."""
+
+    def guarded() -> dict | RegisterError:
+        try:
+            return work()
+        except RegisterError as error:
+            return error
+
+    result = await run_in_threadpool(guarded)
+    if isinstance(result, RegisterError):
+        return _invalid(result)
+    return JSONResponse(result, status_code=201)
+
+
 def entitled(who: ConnectedSystem | str, recorded_by: str) -> bool:
     """The system that recorded a register entry, or an operator."""
     return who == OPERATOR or (isinstance(who, ConnectedSystem) and who.system_id == recorded_by)
@@ -267,30 +282,24 @@ def router(hub: Hub) -> APIRouter:
         if not may_record(who):
             return _refused(f"a {who.kind} does not record consent", "consent.recorder")
 
-        def work() -> dict | RegisterError:
+        def work() -> dict:
             competence = body.given_by.competence
-            try:
-                consent = ConsentRequest(
-                    subjects=subjects.keys_of(body.child.identifiers()), purpose=body.purpose,
-                    given_by=body.given_by.role, scope=_scope(body.scope), method=body.method,
-                    given_at=body.given_at, expires_at=body.expires_at,
-                    categories=frozenset(body.categories) if body.categories is not None else None,
-                    competent=competence.competent if competence else None,
-                    parental_responsibility=body.given_by.parental_responsibility,
-                    given_by_name=body.given_by.name, relationship=body.given_by.relationship,
-                    competence_assessed_by=competence.assessed_by if competence else None,
-                    competence_note=competence.note if competence else None,
-                )
-                with hub.database.transaction() as session:
-                    row = register.record_consent(session, consent, _actor(who))
-                    return _consent_view(hub, row, with_people=True)
-            except RegisterError as error:
-                return error
+            consent = ConsentRequest(
+                subjects=subjects.keys_of(body.child.identifiers()), purpose=body.purpose,
+                given_by=body.given_by.role, scope=_scope(body.scope), method=body.method,
+                given_at=body.given_at, expires_at=body.expires_at,
+                categories=frozenset(body.categories) if body.categories is not None else None,
+                competent=competence.competent if competence else None,
+                parental_responsibility=body.given_by.parental_responsibility,
+                given_by_name=body.given_by.name, relationship=body.given_by.relationship,
+                competence_assessed_by=competence.assessed_by if competence else None,
+                competence_note=competence.note if competence else None,
+            )
+            with hub.database.transaction() as session:
+                row = register.record_consent(session, consent, _actor(who))
+                return _consent_view(hub, row, with_people=True)
 
-        result = await run_in_threadpool(work)
-        if isinstance(result, RegisterError):
-            return _invalid(result)
-        return JSONResponse(result, status_code=201)
+        return await _created(work)
 
     @api.get("/v1/consents/{consent_id}", responses=PROBLEMS, summary="View a consent")
     async def view_consent(consent_id: str, request: Request) -> JSONResponse:
@@ -361,25 +370,19 @@ def router(hub: Hub) -> APIRouter:
         if who != OPERATOR and who.kind not in GATEWAY_DECIDERS[body.gateway]:
             return _refused(f"a {who.kind} does not decide {body.gateway.value}", "gateway.decider")
 
-        def work() -> dict | RegisterError:
-            try:
-                gateway = GatewayRequest(
-                    subjects=subjects.keys_of(body.child.identifiers()), gateway=body.gateway,
-                    purposes=frozenset(body.purposes), scope=_scope(body.scope),
-                    decided_by=body.decided_by, decided_by_role=body.decided_by_role,
-                    reason=body.reason, decided_at=body.decided_at, expires_at=body.expires_at,
-                    categories=frozenset(body.categories) if body.categories is not None else None,
-                )
-                with hub.database.transaction() as session:
-                    row = register.record_gateway(session, gateway, _actor(who))
-                    return _gateway_view(hub, row, with_reason=True)
-            except RegisterError as error:
-                return error
+        def work() -> dict:
+            gateway = GatewayRequest(
+                subjects=subjects.keys_of(body.child.identifiers()), gateway=body.gateway,
+                purposes=frozenset(body.purposes), scope=_scope(body.scope),
+                decided_by=body.decided_by, decided_by_role=body.decided_by_role,
+                reason=body.reason, decided_at=body.decided_at, expires_at=body.expires_at,
+                categories=frozenset(body.categories) if body.categories is not None else None,
+            )
+            with hub.database.transaction() as session:
+                row = register.record_gateway(session, gateway, _actor(who))
+                return _gateway_view(hub, row, with_reason=True)
 
-        result = await run_in_threadpool(work)
-        if isinstance(result, RegisterError):
-            return _invalid(result)
-        return JSONResponse(result, status_code=201)
+        return await _created(work)
 
     @api.get("/v1/gateways", responses=PROBLEMS, summary="Gateway decisions (oversight, operators)")
     async def list_gateways(request: Request) -> JSONResponse:
