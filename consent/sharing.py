@@ -213,3 +213,5 @@ class Sharing:
             detail["previous_decision_id"] = previous
         record(session, f"decision.{outcome}", "hub", message_id, subjects=subjects, **detail)
         metrics.DECISIONS.labels(destination, outcome).inc()
+        if not decision.permitted:
+            metrics.CONSENT_DENIALS.labels(destination, decision.purpose or "none", stage).inc()

@@ -30,6 +30,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from consent.register import aware
 from consent.sharing import Recheck, Sharing
 from hub import metrics
 from hub.audit import record
@@ -219,6 +220,8 @@ class Courier:
         decision = job.recheck.decision
         with self.database.transaction() as session:
             delivery = self._finish(session, job.delivery_id, job.attempts, "delivered", None)
+            metrics.DELIVERY_LATENCY.labels(delivery.destination, delivery.message_type).observe(
+                (delivery.completed_at - aware(delivery.created_at)).total_seconds())
             decision_id = self.sharing.keep(session, job.recheck, audit=False)
             record(
                 session, "disclosure", "hub", job.message_id, subjects=job.recheck.subjects,

@@ -8,6 +8,7 @@ processed again) or everything done (a repeat is recognised and skipped).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from adapters.registry import Adapters
 from consent.sharing import Sharing
+from hub import metrics
 from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.crypto import KeyRing
@@ -72,6 +74,7 @@ class Processor:
             return "failed"
 
     def _process(self, message_id: str) -> str:
+        started = time.perf_counter()
         with self.database.transaction() as session:
             row = session.execute(
                 select(InboxMessage).where(InboxMessage.message_id == message_id).with_for_update()
@@ -101,6 +104,9 @@ class Processor:
                     record(session, "message.held", "hub", message_id, reason=ctx.held)
             row.processed_at = utcnow()
         self.relay.flush(entries)
+        metrics.PROCESSED.labels(row.message_type, row.source_system, row.status).inc()
+        metrics.PROCESSING_SECONDS.labels(row.message_type, row.source_system).observe(
+            time.perf_counter() - started)
         return row.status
 
     def _plan(self, session: Session, message_id: str, outgoing: Outgoing) -> OutboxEntry | None:

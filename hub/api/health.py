@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from hub.bootstrap import Hub
+from hub.metrics import exposition
 
 
 def check_store(hub: Hub) -> str | None:
@@ -49,6 +50,6 @@ def router(hub: Hub) -> APIRouter:
 
     @api.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(hub), media_type=CONTENT_TYPE_LATEST)
 
     return api
