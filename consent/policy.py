@@ -58,6 +58,7 @@ class Rule:
     subject: tuple[str, ...]
     statute: str | None = None
     needs: ConsentPurpose | None = None
+    guarded: tuple[tuple[str, ConsentPurpose], ...] = ()  # (field path, purpose the family agreed to)
 
     @cached_property
     def statute_basis(self) -> _Basis:
@@ -68,6 +69,12 @@ class Rule:
     def rule_id(self) -> str:
         return f"{self.message_type}->{self.destination_kind}/{self.purpose}"
 
+
+# DOMAIN (step-down): the closure summary is shared only as far as the family agreed to share
+# within the Team Around the Child.
+CLOSURE_SUMMARY: tuple[tuple[str, ConsentPurpose], ...] = (
+    ("closure.summary", ConsentPurpose.TAC_SHARING), ("summary", ConsentPurpose.TAC_SHARING),
+)
 
 RULES: tuple[Rule, ...] = (
     Rule("lead-professional-changed", "directory", Purpose.DIRECTORY_UPDATE, ("lead_professional",),
@@ -82,8 +89,21 @@ RULES: tuple[Rule, ...] = (
          needs=ConsentPurpose.REFERRAL_TO_SOCIAL_CARE),
     Rule("partner-referral", "case_system", Purpose.REFERRAL_TO_SOCIAL_CARE, ("referral",),
          needs=ConsentPurpose.REFERRAL_TO_SOCIAL_CARE),
-    Rule("step-down-requested", "caf_system", Purpose.STEP_DOWN, ("closure",),
-         needs=ConsentPurpose.CAF_ASSESSMENT),
+    # step-down: the CAF system holds the episode under the consent to the CAF; the closure
+    # summary goes with it only where the family agreed to share with the TAC
+    Rule("step-down-requested", "caf_system", Purpose.STEP_DOWN, ("action",),
+         needs=ConsentPurpose.CAF_ASSESSMENT, guarded=CLOSURE_SUMMARY),
+    # the practitioners and agencies who carry on (former lead professional, episode
+    # co-ordinator, the TAC's agencies) are told social care closed, on the TAC sharing consent
+    Rule("case-closure-notice", "partner", Purpose.STEP_DOWN, ("closed_on",),
+         needs=ConsentPurpose.TAC_SHARING, guarded=CLOSURE_SUMMARY),
+    Rule("case-closure-notice", "caf_system", Purpose.STEP_DOWN, ("closed_on",),
+         needs=ConsentPurpose.TAC_SHARING, guarded=CLOSURE_SUMMARY),
+    # a closure with no needs remaining: the referrer is told the case closed ("informed of action")
+    Rule("case-closure-notice", "partner", Purpose.REFERRAL_TO_SOCIAL_CARE, ("closed_on",),
+         statute=REFERRER_FEEDBACK_BASIS, guarded=CLOSURE_SUMMARY),
+    Rule("case-closure-notice", "caf_system", Purpose.REFERRAL_TO_SOCIAL_CARE, ("closed_on",),
+         statute=REFERRER_FEEDBACK_BASIS, guarded=CLOSURE_SUMMARY),
     Rule("episode-transferred", "caf_system", Purpose.EPISODE_TRANSFER, ("episode",),
          needs=ConsentPurpose.CAF_ASSESSMENT),
     # step-up, on the CAF side: the CAF system holds the episode under the consent to the CAF,
@@ -303,6 +323,30 @@ def find_basis(
     return "; ".join(misses)
 
 
+def _unagreed(
+    guarded: tuple[tuple[str, ConsentPurpose], ...], state: RegisterState, now: datetime,
+) -> frozenset[str]:
+    """The guarded fields for whose purpose no valid consent is on record."""
+    agreed = {grant.purpose for grant in state.consents if _consent_valid(grant, now) is None}
+    return frozenset(path for path, purpose in guarded if purpose not in agreed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Also:
+    """A path filter that also withholds ``paths``: a value, so minimisation's compiled plans
+    (cached per filter) are shared by every decision that withholds the same fields."""
+
+    paths: frozenset[str]
+    base: PathFilter | None
+
+    def __call__(self, path: str) -> bool:
+        return path in self.paths or (self.base is not None and self.base(path))
+
+
+def _also(withhold: PathFilter | None, paths: frozenset[str]) -> PathFilter:
+    return _Also(paths, withhold)
+
+
 def _sensitive_service(payload: Any) -> bool:
     """The event is about an involvement with a sensitive service (named, or flagged as one)."""
     involvement = getattr(payload, "involvement", None)
@@ -359,6 +403,12 @@ def decide(
             return deny(reason, [*checks, Check("basis", False, reason)], purpose, rule.rule_id)
         basis = found
     checks.append(Check("basis", True, basis.detail))
+    if rule.guarded:
+        unagreed = _unagreed(rule.guarded, state, now)
+        if unagreed:
+            checks.append(Check("agreed-fields", True,
+                                f"withheld without the family's agreement: {', '.join(sorted(unagreed))}"))
+            withhold = _also(withhold, unagreed)
 
     categories = allowed if basis.categories is None else allowed & basis.categories
     minimised = minimise(payload, categories, withhold)

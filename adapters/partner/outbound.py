@@ -29,4 +29,4 @@ class CanonicalJsonOutbound(OutboundAdapter):
         return Rendered(path=self.path, body=body.encode(), content_type=CONTENT_TYPE)
 
 
-PARTNER = CanonicalJsonOutbound("partner", frozenset({"caf-episode-recorded"}))
+PARTNER = CanonicalJsonOutbound("partner", frozenset({"caf-episode-recorded", "case-closure-notice"}))

@@ -83,12 +83,13 @@ class CafEpisodeClosed(Canonical):
 
 
 class StepDownRequested(Canonical):
-    """Step-down: re-open the episode, or start a CAF re-assessment, after social care closed."""
+    """Step-down after social care closed with needs remaining: hand an open episode back (social
+    care's responsibility removed), or re-open a closed one, or start a CAF re-assessment."""
 
     event_type: Literal["step-down-requested"] = _type("step-down-requested")
     child: Child = categorised(C.IDENTITY)
     episode_id: str = categorised(C.INVOLVEMENT)
-    action: Literal["reopen", "reassess"] = categorised(C.INVOLVEMENT)
+    action: Literal["hand-back", "reopen", "reassess"] = categorised(C.INVOLVEMENT)
     closure: Closure = categorised(C.CASE)
     proposed_lead_professional: Practitioner | None = categorised(C.INVOLVEMENT, None)
 
@@ -152,6 +153,25 @@ class CaseClosed(Canonical):
     social_worker: Practitioner | None = categorised(C.INVOLVEMENT, None)
 
 
+class CaseClosureNotice(Canonical):
+    """Children's social care closed its involvement: the practitioners who carry on are told
+    (needs remain: what was asked of the CAF system, who is proposed as lead professional), or
+    the referrer is (no needs remain). Never the reason for closure."""
+
+    event_type: Literal["case-closure-notice"] = _type("case-closure-notice")
+    child: Child = categorised(C.IDENTITY)
+    closed_on: date = categorised(C.INVOLVEMENT)
+    needs_remain: bool = categorised(C.INVOLVEMENT)
+    next_step: Literal[
+        "hand-back", "reopen", "reassess", "awaiting-consent", "none",
+    ] = categorised(C.INVOLVEMENT)
+    episode_id: str | None = categorised(C.INVOLVEMENT, None)
+    referral_id: str | None = categorised(C.INVOLVEMENT, None)  # the referrer's own reference
+    proposed_lead_professional: Practitioner | None = categorised(C.INVOLVEMENT, None)
+    social_worker: Practitioner | None = categorised(C.INVOLVEMENT, None)
+    summary: str | None = categorised(C.CASE, None)  # only where the family agreed to share it
+
+
 class PartnerReferral(Canonical):
     """A partner agency (health, school, police ...) refers a child into social care."""
 
@@ -176,14 +196,14 @@ EVENT_CLASSES: tuple[type[Canonical], ...] = (
     LeadProfessionalChanged, CafEpisodeRecorded, ReferralToSocialCare, TacMemberAdded,
     ResponsibilityTransferred, CafEpisodeClosed, StepDownRequested, EpisodeTransferred,
     InvolvementChanged, CafIndicatorChanged, CaseAllocated, ReferralDecided, CaseClosed,
-    PartnerReferral, ReferralAcknowledged,
+    PartnerReferral, ReferralAcknowledged, CaseClosureNotice,
 )
 
 CanonicalEvent = Annotated[
     LeadProfessionalChanged | CafEpisodeRecorded | ReferralToSocialCare | TacMemberAdded
     | ResponsibilityTransferred | CafEpisodeClosed | StepDownRequested | EpisodeTransferred
     | InvolvementChanged | CafIndicatorChanged | CaseAllocated | ReferralDecided | CaseClosed
-    | PartnerReferral | ReferralAcknowledged,
+    | PartnerReferral | ReferralAcknowledged | CaseClosureNotice,
     Field(discriminator="event_type"),
 ]
 
