@@ -59,17 +59,32 @@ _NAMESPACE = re.compile(r"\{[^}]*\}")
 _SIMPLE_STEP = re.compile(r"^(?:[A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*$")
 
 
+@dataclass(frozen=True)
+class Locator:
+    """A read path compiled once: its qualified steps, last attribute and the local-name suffix
+    of the path it describes, or (``steps`` None) XPath for anything more than plain steps."""
+
+    path: str
+    steps: tuple[str, ...] | None
+    attribute: str | None
+    suffix: str
+
+
 class XmlReader:
     """Reads one XML document for a parse: each element's children are indexed once, and each
     element's path is built from its parent's, so a rule's simple path (``p:a/p:b``, ``@attr``)
-    costs a few dictionary look-ups. Anything else (predicates, functions, axes) is XPath."""
+    costs a few dictionary look-ups. Anything else (predicates, functions, axes) is XPath.
+
+    ``first``, ``every`` and ``elements`` take a compiled ``Locator`` and answer plain
+    ``(value, where)`` pairs: they are what compiled mapping plans call for every field."""
 
     def __init__(self, codec: XmlCodec, document: etree._Element):
         self.codec = codec
         self._children: dict[etree._Element, dict[str, list[etree._Element]]] = {}
         self._where: dict[etree._Element, str] = {document: describe(document)}
 
-    def _kids(self, element: etree._Element) -> dict[str, list[etree._Element]]:
+    def kids(self, element: etree._Element) -> dict[str, list[etree._Element]]:
+        """The element's child elements by qualified tag, indexed on first use."""
         kids = self._children.get(element)
         if kids is None:
             kids = {}
@@ -83,7 +98,7 @@ class XmlReader:
         found = self._where.get(element)
         if found is None:
             parent = element.getparent()
-            same = self._kids(parent)[element.tag]
+            same = self.kids(parent)[element.tag]
             name = etree.QName(element).localname
             if len(same) > 1:
                 name += f"[{same.index(element) + 1}]"
@@ -93,7 +108,7 @@ class XmlReader:
     def _walk(self, context: etree._Element, steps: tuple[str, ...]) -> list[etree._Element]:
         nodes = [context]
         for tag in steps:
-            nodes = [child for node in nodes for child in self._kids(node).get(tag, ())]
+            nodes = [child for node in nodes for child in self.kids(node).get(tag, ())]
             if not nodes:
                 break
         return nodes
@@ -120,6 +135,37 @@ class XmlReader:
                     break
         return found
 
+    def first(self, context: etree._Element, locator: Locator, base: str = "") -> tuple[Any, str] | None:
+        """The first non-empty value at the locator, and where it sits."""
+        steps = locator.steps
+        if steps is None:
+            found = self.codec.read(context, locator.path)
+            return (found.value, found.where) if found is not None else None
+        node = context
+        for tag in steps:
+            kids = self._children.get(node)
+            group = (kids if kids is not None else self.kids(node)).get(tag)
+            if group is None:
+                return None
+            if len(group) > 1:
+                found = self._values(context, locator.path, first=True)
+                return (found[0].value, found[0].where) if found else None
+            node = group[0]
+        value = node.text if locator.attribute is None else node.get(locator.attribute)
+        if not value or not (value := value.strip()):
+            return None
+        where = self._where.get(context)
+        return value, (where if where is not None else self.where(context)) + locator.suffix
+
+    def every(self, context: etree._Element, locator: Locator, base: str = "") -> list[tuple[Any, str]]:
+        """Every non-empty value at the locator, in document order."""
+        found = self._values(context, locator.path, first=False)
+        return [(f.value, f.where) for f in found]
+
+    def elements(self, context: etree._Element, locator: Locator, base: str = "") -> list[tuple[Any, str]]:
+        """The elements at the locator (a repeated element's items), and where each sits."""
+        return [(f.value, f.where) for f in self.items(context, locator.path)]
+
     def read(self, context: etree._Element, path: str, base: str = "") -> Found | None:
         found = self._values(context, path, first=True)
         return found[0] if found else None
@@ -142,6 +188,18 @@ class XmlCodec:
 
     def reader(self, document: etree._Element) -> XmlReader:
         return XmlReader(self, document)
+
+    def locate(self, path: str) -> Locator:
+        """``path`` compiled for ``XmlReader``: plain steps when it has only those, else XPath."""
+        simple = self.simple(path)
+        if simple is None:
+            self._xpath(path)
+            return Locator(path, None, None, "")
+        steps, attribute = simple
+        names = [etree.QName(step).localname for step in steps]
+        if attribute is not None:
+            names.append("@" + etree.QName(attribute).localname)
+        return Locator(path, steps, attribute, "".join(f"/{name}" for name in names))
 
     def simple(self, path: str) -> tuple[tuple[str, ...], str | None] | None:
         """A path of plain steps (and a last ``@attr``) as qualified names, else None."""

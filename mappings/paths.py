@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MISSING = object()
@@ -31,3 +32,40 @@ def put(data: dict[str, Any], path: str, value: Any) -> None:
 def category_path(prefix: str, path: str) -> str:
     """The path of a field inside a repeated element, as ``field_categories`` names it."""
     return f"{prefix}.{path}" if prefix else path
+
+
+def getter(path: str) -> Callable[[Any], Any]:
+    """``get`` for one path, split once: for rules applied to every message."""
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        key = parts[0]
+
+        def get_one(data: Any) -> Any:
+            value = data.get(key, MISSING) if isinstance(data, dict) else MISSING
+            return MISSING if value is None or value == "" or value == [] else value
+        return get_one
+
+    def get_many(data: Any) -> Any:
+        value = data
+        for part in parts:
+            if not isinstance(value, dict) or part not in value:
+                return MISSING
+            value = value[part]
+        return MISSING if value is None or value == "" or value == [] else value
+    return get_many
+
+
+def putter(path: str) -> Callable[[dict[str, Any], Any], None]:
+    """``put`` for one path, split once."""
+    *parents, last = path.split(".")
+    if not parents:
+        def put_one(data: dict[str, Any], value: Any) -> None:
+            data[last] = value
+        return put_one
+
+    def put_many(data: dict[str, Any], value: Any) -> None:
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return put_many

@@ -35,12 +35,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FieldSource:
     """Where one canonical field came from: the system, its path there, the mapping rule.
 
-    A plain dataclass, not a model: a parsed message records one per field, so it must be cheap
-    to make; pydantic still validates and serialises it inside the envelope."""
+    A plain dataclass, not a model, and not frozen: a parsed message records one per field, so it
+    must be cheap to make (a frozen dataclass costs four times as much); pydantic still validates
+    and serialises it inside the envelope, and the envelope itself is frozen."""
 
     system: str | None
     wire_path: str
