@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from hub.api import consent, health, inbound, status
 from hub.api.problems import problem
 from hub.bootstrap import Hub
+from hub.console.app import MOUNT as CONSOLE
+from hub.console.app import create_console
 
 
 def create_app(hub: Hub) -> FastAPI:
@@ -29,4 +31,10 @@ def create_app(hub: Hub) -> FastAPI:
     app.include_router(status.router(hub))
     app.include_router(health.router(hub))
     app.include_router(consent.router(hub))
+    app.mount(CONSOLE, create_console(hub))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse(f"{CONSOLE}/", status_code=307)
+
     return app
