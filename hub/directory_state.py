@@ -55,6 +55,7 @@ class DirectoryEntry(Base):
     subject: Mapped[str] = mapped_column(String(80), primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))
     version: Mapped[int] = mapped_column(BigInteger)
+    stamp: Mapped[int] = mapped_column(BigInteger)  # breaks a tie between equal versions
     child_version: Mapped[int] = mapped_column(Integer)
     message_id: Mapped[str] = mapped_column(ForeignKey("inbox.message_id"), index=True)
     message_type: Mapped[str] = mapped_column(String(100))
@@ -77,11 +78,12 @@ class Applied:
     child_version: int
 
 
-def version_of(event: DirectoryEvent) -> int:
-    """The version an update carries: a lead professional change, its CAF episode's version."""
+def order_of(event: DirectoryEvent) -> tuple[int, int]:
+    """(version, stamp): the version the update carries (a lead professional change, its CAF
+    episode's version) and, for two agreements at the same episode version, when it was agreed."""
     if isinstance(event, LeadProfessionalChanged):
-        return event.episode_version
-    return event.version
+        return event.episode_version, int(event.agreed_at.timestamp() * 1000)
+    return event.version, 0
 
 
 class DirectoryState:
@@ -105,11 +107,11 @@ class DirectoryState:
         event = envelope.payload
         assert isinstance(event, DirectoryEvent)
         kind, subject = self.subject(event)
-        version = version_of(event)
+        version, stamp = order_of(event)
         child = self._lock_child(session, child_id)
         entry = session.get(DirectoryEntry, (child_id, subject))
-        if entry is not None and entry.version >= version:
-            if entry.version == version and self.envelope(entry).payload == event:
+        if entry is not None and (entry.version, entry.stamp) >= (version, stamp):
+            if (entry.version, entry.stamp) == (version, stamp) and self.envelope(entry).payload == event:
                 reason = f"a duplicate of version {version}, already recorded"
             else:
                 reason = f"version {version} is not newer than version {entry.version} already recorded"
@@ -121,7 +123,7 @@ class DirectoryState:
         if entry is None:
             entry = DirectoryEntry(child_id=child_id, subject=subject, kind=kind)
             session.add(entry)
-        entry.version, entry.child_version = version, child.version
+        entry.version, entry.stamp, entry.child_version = version, stamp, child.version
         entry.message_id, entry.message_type = message_id, envelope.message_type
         entry.updated_at, entry.key_id, entry.envelope_sealed = utcnow(), sealed.key_id, sealed.blob
         session.flush()

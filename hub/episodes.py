@@ -19,6 +19,8 @@ from hub.store.tables import Base
 
 SOCIAL_CARE_RESPONSIBLE = "social-care-responsible"
 CLOSED = "closed"
+# step-up closed it, "transfer to alternative holistic assessment"
+CLOSED_FOR_TRANSFER = "closed-for-transfer"
 HANDED_BACK = "handed-back"
 REOPEN_REQUESTED = "reopen-requested"
 REASSESSMENT_REQUESTED = "reassessment-requested"

@@ -18,6 +18,7 @@ from consent.policy import SharingDecision
 from hub.canonical import Envelope, Purpose
 from hub.canonical.events import CanonicalEvent
 from hub.canonical.people import Practitioner
+from hub.crypto import KeyRing
 from hub.identity import IdentityResolver
 from hub.settings import Settings
 from hub.store.tables import ConnectedSystem
@@ -41,6 +42,11 @@ class FlowContext:
     settings: Settings
     preview: Callable[[Session, ConnectedSystem, Envelope], SharingDecision]
     held: str | None = field(default=None)
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The store's key ring, for a flow that keeps sealed records of its own."""
+        return self.identity.subjects.keyring
 
     def hold(self, reason: str) -> None:
         self.held = reason

@@ -1,18 +1,14 @@
-"""Lead professional agreed or changed at a TAC: every registered directory is told.
+"""Lead professional agreed or changed at a TAC: the directories' lead professional flag moves.
 
-The directory records the practitioner as the child's lead professional. Which fields it gets,
-and whether it gets anything at all (a shielded child), is the sharing decision's business.
+The child is identified first (a shielded child with no strong match waits for a person, and
+nothing reaches a directory), then the change is applied to the hub's record of what the
+directories show, in episode version order: an older agreement arriving late is not sent.
+Which fields a directory gets, and whether it gets anything at all, is the sharing decision's.
 """
 
 from __future__ import annotations
 
-from hub.flows.context import FlowContext, Outgoing
-from hub.registry import receivers
+from hub.flows.context import Outgoing
+from hub.flows.directory_sync import lead_professional_agreed
 
-
-def tell_directories(ctx: FlowContext) -> list[Outgoing]:
-    return [
-        Outgoing(destination=system, envelope=ctx.envelope)
-        for system in receivers(ctx.session, ctx.envelope.message_type)
-        if system.kind == "directory"
-    ]
+__all__ = ["Outgoing", "lead_professional_agreed"]

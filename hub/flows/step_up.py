@@ -20,10 +20,9 @@ Every message shares the referral's correlation id.
 from __future__ import annotations
 
 from hub.canonical import Envelope, Purpose
-from hub.canonical.casework import CafEpisode, Involvement, Referral
+from hub.canonical.casework import CafEpisode, Referral
 from hub.canonical.events import (
     CafEpisodeClosed,
-    InvolvementChanged,
     PartnerReferral,
     ReferralAcknowledged,
     ReferralToSocialCare,
@@ -31,13 +30,14 @@ from hub.canonical.events import (
     TacMemberAdded,
 )
 from hub.canonical.people import Child, ContactDetails, PersonName, Practitioner
+from hub.episodes import CLOSED_FOR_TRANSFER, SOCIAL_CARE_RESPONSIBLE, record_episode
 from hub.flows.context import FlowContext, Outgoing
+from hub.flows.directory_sync import SOCIAL_CARE, social_care_involvement
 from hub.referrals import OPEN, open_referral, record_referral
 from hub.registry import receivers
 from hub.store.tables import ConnectedSystem
 from mappings.assessment_framework import draft_evidence
 
-SOCIAL_CARE = "Children's social care"
 TRANSFER_REASON = "transfer-to-alternative-holistic-assessment"
 
 
@@ -130,13 +130,13 @@ def refer(
                     previous.referral_id if previous else None)
     outgoing = cases + acknowledgement(ctx, child, reference, source)
     if previous is None:
-        outgoing += social_care_involved(ctx, child)
+        outgoing += social_care_involvement(ctx, child, identity.child_id, duty_team(ctx))
         if episode is not None:
-            outgoing += social_care_joins(ctx, child, episode.episode_id)
+            outgoing += social_care_joins(ctx, child, identity.child_id, episode.episode_id)
     return outgoing
 
 
-def social_care_joins(ctx: FlowContext, child: Child, episode_id: str) -> list[Outgoing]:
+def social_care_joins(ctx: FlowContext, child: Child, child_id: str, episode_id: str) -> list[Outgoing]:
     """The CAF episode's TAC gains the duty team, and the episode changes hands."""
     team, source = duty_team(ctx), ctx.envelope.source_system
     today = ctx.envelope.occurred_at.date()
@@ -144,28 +144,15 @@ def social_care_joins(ctx: FlowContext, child: Child, episode_id: str) -> list[O
     if ctx.settings.step_up_episode == "close":
         episode_change = CafEpisodeClosed(child=child, episode_id=episode_id,
                                           reason=TRANSFER_REASON, closed_on=today)
+        status = CLOSED_FOR_TRANSFER
     else:
         episode_change = ResponsibilityTransferred(
             child=child, episode_id=episode_id, social_care_contact=team, transferred_on=today)
+        status = SOCIAL_CARE_RESPONSIBLE
+    record_episode(ctx.session, source, episode_id, child_id, status, ctx.message_id)
     purpose = Purpose.REFERRAL_TO_SOCIAL_CARE
     return (
         to(ctx, "tac-member-added", "caf_system", ctx.derive(joined, purpose), only=source)
         + to(ctx, episode_change.event_type, "caf_system", ctx.derive(episode_change, purpose),
              only=source)
     )
-
-
-def social_care_involved(ctx: FlowContext, child: Child) -> list[Outgoing]:
-    """The directory shows that children's social care is involved: the team and the date."""
-    involved = InvolvementChanged(
-        child=child, version=version_of(ctx),
-        involvement=Involvement(service=SOCIAL_CARE, practitioner=duty_team(ctx),
-                                start=ctx.envelope.occurred_at.date()),
-    )
-    return to(ctx, "involvement-changed", "directory", ctx.derive(involved, Purpose.DIRECTORY_UPDATE))
-
-
-def version_of(ctx: FlowContext) -> int:
-    """Directory updates about a child are ordered by when they happened, to the millisecond."""
-    return int(ctx.envelope.occurred_at.timestamp() * 1000)
-

@@ -53,7 +53,8 @@ def test_every_step_is_audited_and_the_chain_verifies(running_hub):
             select(AuditEntry).where(AuditEntry.action == "disclosure")
         ).scalar_one()
         chain = verify_chain(session)
-    assert actions == ["message.received", "decision.permit", "disclosure"]
+    # the child is identified before the directory is told: Hannah is new to this hub
+    assert actions == ["message.received", "identity.new-child", "decision.permit", "disclosure"]
     assert disclosure.detail["legal_basis"].startswith("Children Act 2004 s12")
     assert "Hannah" not in str(disclosure.detail)
     assert chain.intact and chain.entries >= 5

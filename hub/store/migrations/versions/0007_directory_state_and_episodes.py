@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(80), nullable=False),
         sa.Column("kind", sa.String(30), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("stamp", sa.BigInteger(), nullable=False),
         sa.Column("child_version", sa.Integer(), nullable=False),
         sa.Column("message_id", sa.String(36), nullable=False),
         sa.Column("message_type", sa.String(100), nullable=False),
