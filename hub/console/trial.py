@@ -57,12 +57,14 @@ def try_message(registry: MappingRegistry, spec: str, body: bytes, source: str |
         return trial
     allowed = allowed_categories(destination.spec.kind)
     shared = minimise(received.event, allowed)
+    kind, profile, message_type = spec.split("/", 2)
     try:
-        rendered = engine.render(destination, shared.data, {
+        rendered = mapped_adapter(kind, registry).render(profile, message_type, shared.data, {
             "message_id": "(assigned at delivery)", "sent_at": received.occurred_at.isoformat(),
             "correlation_id": received.correlation_id}, received.provenance)
-    except engine.MappingError as error:
-        trial.error = f"could not render: rule {error.rule_id} at {error.where}"
+    except (engine.MappingError, InputRejected, LookupError) as error:
+        trial.error = (f"could not render: rule {error.rule_id} at {error.where}"
+                       if isinstance(error, engine.MappingError) else f"could not render: {error}")
         return trial
     trial.output = rendered.body.decode()
     trial.content_type = rendered.content_type
