@@ -14,6 +14,7 @@ from adapters.registry import KINDS
 from hub.bootstrap import bootstrap
 from hub.cli_consent import audit_app, consent_app, dead_letters_app, disclosures_command
 from hub.cli_console import app as console_app
+from hub.cli_directory import app as directory_app
 from hub.cli_identity import app as identity_app
 from hub.cli_mappings import app as mappings_app
 from hub.registry import RegistryError, all_systems, register
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(consent_app, name="consent")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(console_app, name="console")
+app.add_typer(directory_app, name="directory")
 app.command("disclosures")(disclosures_command)
 console = Console()
 
