@@ -68,6 +68,8 @@ class Locator:
     steps: tuple[str, ...] | None
     attribute: str | None
     suffix: str
+    locals: tuple[str, ...] = ()
+    attribute_suffix: str = ""
 
 
 class XmlReader:
@@ -159,12 +161,46 @@ class XmlReader:
 
     def every(self, context: etree._Element, locator: Locator, base: str = "") -> list[tuple[Any, str]]:
         """Every non-empty value at the locator, in document order."""
-        found = self._values(context, locator.path, first=False)
-        return [(f.value, f.where) for f in found]
+        if locator.steps is None:
+            return [(f.value, f.where) for f in self.codec.read_all(context, locator.path)]
+        attribute, suffix = locator.attribute, locator.attribute_suffix
+        found = []
+        for node, where in self._located(context, locator):
+            value = node.text if attribute is None else node.get(attribute)
+            if value and (value := value.strip()):
+                found.append((value, where + suffix))
+        return found
 
     def elements(self, context: etree._Element, locator: Locator, base: str = "") -> list[tuple[Any, str]]:
         """The elements at the locator (a repeated element's items), and where each sits."""
-        return [(f.value, f.where) for f in self.items(context, locator.path)]
+        if locator.steps is None or locator.attribute is not None:
+            return [(f.value, f.where) for f in self.codec.items(context, locator.path)]
+        return self._located(context, locator)
+
+    def _located(self, context: etree._Element, locator: Locator) -> list[tuple[Any, str]]:
+        """Every element the locator's steps reach from ``context``, with where each sits (a
+        position where its tag repeats), remembered for the fields read inside it."""
+        where = self._where.get(context)
+        found = [(context, where if where is not None else self.where(context))]
+        remember = self._where
+        for tag, local in zip(locator.steps or (), locator.locals, strict=True):
+            reached = []
+            for node, node_where in found:
+                kids = self._children.get(node)
+                group = (kids if kids is not None else self.kids(node)).get(tag)
+                if not group:
+                    continue
+                if len(group) == 1:
+                    remember[group[0]] = child_where = f"{node_where}/{local}"
+                    reached.append((group[0], child_where))
+                    continue
+                for position, child in enumerate(group, 1):
+                    remember[child] = child_where = f"{node_where}/{local}[{position}]"
+                    reached.append((child, child_where))
+            found = reached
+            if not found:
+                break
+        return found
 
     def read(self, context: etree._Element, path: str, base: str = "") -> Found | None:
         found = self._values(context, path, first=True)
@@ -196,10 +232,10 @@ class XmlCodec:
             self._xpath(path)
             return Locator(path, None, None, "")
         steps, attribute = simple
-        names = [etree.QName(step).localname for step in steps]
-        if attribute is not None:
-            names.append("@" + etree.QName(attribute).localname)
-        return Locator(path, steps, attribute, "".join(f"/{name}" for name in names))
+        names = tuple(etree.QName(step).localname for step in steps)
+        attribute_suffix = f"/@{etree.QName(attribute).localname}" if attribute is not None else ""
+        return Locator(path, steps, attribute, "".join(f"/{name}" for name in names) + attribute_suffix,
+                       names, attribute_suffix)
 
     def simple(self, path: str) -> tuple[tuple[str, ...], str | None] | None:
         """A path of plain steps (and a last ``@attr``) as qualified names, else None."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mappings.engine import EffectiveSpec
 
 HEADER_FIELDS = ("message_id", "sent_at", "correlation_id", "version")
+PROVENANCE_KEPT = 1024  # per rule: the places a field was found, across senders
 
 
 class _Run:
@@ -116,8 +117,21 @@ class ReadingPlan:
         return self._field(rule)
 
     def _provenance(self, rule: Rule) -> Callable[[str | None, str], Provenance]:
+        """The provenance of a field this rule found at ``where`` in a message from ``system``.
+
+        Made once per rule, sender and place, then shared by every message that puts the field
+        there: provenance records are immutable, and a field sits in the same few places."""
         spec_id, version, rule_id = self.effective.spec.id, self.effective.version, rule.id
-        return lambda system, where: Provenance(system, where, rule_id, spec_id, version)
+        made: dict[tuple[str | None, str], Provenance] = {}
+
+        def provenance(system: str | None, where: str) -> Provenance:
+            found = made.get((system, where))
+            if found is None:
+                if len(made) >= PROVENANCE_KEPT:
+                    made.clear()
+                found = made[(system, where)] = Provenance(system, where, rule_id, spec_id, version)
+            return found
+        return provenance
 
     def _field(self, rule: Rule) -> Step:
         locator, apply = self._locate(rule.wire), self._apply(rule)
@@ -180,12 +194,23 @@ class ReadingPlan:
             suffix = "" if locator.attribute is None else \
                 "/@" + etree.QName(locator.attribute).localname
             apply = self._apply(rule)
-            node.fields.append((locator.attribute, suffix, apply))
+            if self._converter(rule) is None and rule.default is None and not rule.required \
+                    and len(rule.canonical_paths()) == 1:
+                target = rule.canonical_paths()[0]
+                node.plain.append((locator.attribute, suffix, target, paths.putter(target),
+                                   self._provenance(rule)))
+            else:
+                node.fields.append((locator.attribute, suffix, apply))
             _below(root, locator.steps, self._field(rule), apply,
                    needy=rule.required or rule.default is not None)
 
         def visit(node: _Element, element: Any, where: str, run: _Run, context: Any, base: str,
                   out: dict[str, Any], prefix: str) -> None:
+            for attribute, suffix, target, put, provenance in node.plain:
+                value = element.text if attribute is None else element.get(attribute)
+                if value and (value := value.strip()):
+                    put(out, value)
+                    run.provenance[prefix + target] = provenance(run.system, where + suffix)
             for attribute, suffix, apply in node.fields:
                 value = element.text if attribute is None else element.get(attribute)
                 if value:
@@ -286,11 +311,14 @@ class _Element:
     below it, and, for the fields anywhere below, what to do if it is missing (``needy``: those
     that are required or have a default) or repeats (``fallbacks``: each field's own rule)."""
 
-    __slots__ = ("tag", "suffix", "children", "fields", "needy", "fallbacks")
+    __slots__ = ("tag", "suffix", "children", "plain", "fields", "needy", "fallbacks")
 
     def __init__(self, tag: str, suffix: str):
         self.tag, self.suffix = tag, suffix
         self.children: dict[str, _Element] = {}
+        # fields kept as found (no code list, transform, default or requirement): read inline
+        self.plain: list[tuple[str | None, str, str, Callable[[dict[str, Any], Any], None],
+                               Callable[[str | None, str], Provenance]]] = []
         self.fields: list[tuple[str | None, str, Apply]] = []
         self.needy: list[Apply] = []
         self.fallbacks: list[Step] = []

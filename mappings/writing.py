@@ -66,6 +66,8 @@ class _XmlWriter:
         if siblings is None:
             siblings = self.children[(node, step.tag)] = []
         elif not create_new:
+            if not step.attributes:
+                return siblings[0]
             for sibling in siblings:
                 if all(sibling.get(name) == value for name, value in step.attributes):
                     return sibling
@@ -209,6 +211,9 @@ class WritingPlan:
         required, default = rule.required, rule.default
         to_wire = self._converter(rule)
 
+        if len(getters) == 1:
+            return self._single_field(rule, target, getters[0], to_wire)
+
         def step(run: _Run, context: Any, data: dict[str, Any], prefix: str) -> None:
             values = [get(data) for get in getters]
             if all(value is MISSING for value in values):
@@ -226,6 +231,29 @@ class WritingPlan:
             run.fields.append(RenderedField(
                 where, path, rule_id, spec_id, version,
                 run.origin.get(path) if path is not None else None,
+            ))
+        return step
+
+    def _single_field(self, rule: Rule, target: Any, get: Callable[[Any], Any],
+                      to_wire: Callable[[Any], Any]) -> Step:
+        """``_field`` for the usual rule: one canonical field to one wire field."""
+        wire, rule_id, canonical = rule.wire, rule.id, rule.canonical_paths()[0]
+        spec_id, version, required, default = \
+            self.effective.spec.id, self.effective.version, rule.required, rule.default
+
+        def step(run: _Run, context: Any, data: dict[str, Any], prefix: str) -> None:
+            value = get(data)
+            if value is MISSING:
+                if default is None:
+                    if required:
+                        raise MappingError(rule_id, wire, f"{canonical} is required")
+                    run.skipped.append(Skipped(rule_id, prefix + canonical, "no value"))
+                    return
+                value = default
+            path = prefix + canonical
+            run.fields.append(RenderedField(
+                run.writer.write(context, target, to_wire(value)), path, rule_id, spec_id, version,
+                run.origin.get(path),
             ))
         return step
 

@@ -35,13 +35,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class FieldSource:
     """Where one canonical field came from: the system, its path there, the mapping rule.
 
-    A plain dataclass, not a model, and not frozen: a parsed message records one per field, so it
-    must be cheap to make (a frozen dataclass costs four times as much); pydantic still validates
-    and serialises it inside the envelope, and the envelope itself is frozen."""
+    A plain dataclass, not a model: a parsed message records one per field, so it must be cheap;
+    pydantic still validates and serialises it inside the envelope. Immutable, so the mapping
+    engine shares one record between the messages that carry a field in the same place."""
 
     system: str | None
     wire_path: str
