@@ -82,14 +82,18 @@ class DirectorySimulator:
         applied in arrival order and version order per subject; and the messages about shielded
         children it could not match, waiting for manual matching."""
         records: dict[str, Record] = {key: Record(key) for key in self.held}
+        known: dict[str, str] = {f"d:directoryId={key}": key for key in self.held}
         manual: list[etree._Element] = []
         for update in self.updates():
-            key = (text(update, "d:child/d:directoryId") or text(update, "d:child/d:nhsNumber")
-                   or text(update, "d:child/d:cafChildId"))
+            names = [f"{path}={value}" for path in ("d:directoryId", "d:nhsNumber", "d:upn", "d:cafChildId")
+                     if (value := text(update, f"d:child/{path}"))]
+            key = next((known[name] for name in names if name in known), None)
             shielded = text(update, "d:child/d:shielded") == "true"
-            if key is None or (key not in records and shielded):
+            if key is None and (shielded or not names):
                 manual.append(update)
                 continue
+            key = key or names[0].split("=", 1)[1]
+            known.update({name: key for name in names})
             record = records.setdefault(key, Record(key))
             record.shielded = record.shielded or shielded
             self._apply(record, update)

@@ -27,6 +27,7 @@ from hub.canonical.people import Child, Practitioner
 from hub.directory_state import DirectoryState
 from hub.flows.context import FlowContext, Outgoing
 from hub.flows.tac_sharing import share_with_tac
+from hub.identity import NATIONAL
 from hub.registry import receivers
 
 SOCIAL_CARE = "Children's social care"
@@ -48,13 +49,32 @@ def identified(ctx: FlowContext, child: Child) -> str | None:
 
 def to_directories(ctx: FlowContext, child_id: str, envelope: Envelope) -> list[Outgoing]:
     """Every directory, if ``envelope`` is newer than what the hub holds for its subject."""
-    applied = directory_state(ctx).apply(ctx.session, child_id, envelope, ctx.message_id)
+    state = directory_state(ctx)
+    envelope = addressed(state, ctx, child_id, envelope)
+    applied = state.apply(ctx.session, child_id, envelope, ctx.message_id)
     if not applied.applied:
         record(ctx.session, "directory.update-superseded", "hub", ctx.message_id,
                message_type=envelope.message_type, version=applied.version, reason=applied.reason)
         return []
     return [Outgoing(system, envelope) for system in receivers(ctx.session, envelope.message_type)
             if system.kind == "directory"]
+
+
+def addressed(state: DirectoryState, ctx: FlowContext, child_id: str, envelope: Envelope) -> Envelope:
+    """The update naming the child by every national identifier the directories were given before
+    (a case system's closure does not know the directory id; the directory's record is found by it)."""
+    held = state.entries(ctx.session, [child_id])
+    if not held:
+        return envelope
+    known = state.envelope(held[-1]).payload.child.identifiers
+    event = envelope.payload
+    ids = event.child.identifiers
+    missing = {scheme: getattr(known, scheme) for scheme in NATIONAL
+               if getattr(known, scheme) and not getattr(ids, scheme)}
+    if not missing:
+        return envelope
+    child = event.child.model_copy(update={"identifiers": ids.model_copy(update=missing)})
+    return envelope.model_copy(update={"payload": event.model_copy(update={"child": child})})
 
 
 def version_of(ctx: FlowContext) -> int:
