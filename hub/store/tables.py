@@ -67,6 +67,11 @@ class InboxMessage(Base):
     key_id: Mapped[str] = mapped_column(String(64))
     envelope_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     raw_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # processing attempts started (counted before each, so a crash counts too), the time before
+    # which the message is not announced again, and why it was set aside (failed or poison)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[datetime | None] = when()
+    failure_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxEntry(Base):
@@ -117,6 +122,9 @@ class Delivery(Base):
     completed_at: Mapped[datetime | None] = when()
     key_id: Mapped[str] = mapped_column(String(64))
     payload_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # the worker sending it holds it until lease_until; past that, another worker takes it over
+    lease_until: Mapped[datetime | None] = when()
+    leased_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class DeliveryAttempt(Base):
