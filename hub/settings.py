@@ -37,6 +37,23 @@ class Settings(BaseSettings):
     delivery_backoff_max: float = Field(30.0, gt=0, description="Longest retry wait, seconds.")
     delivery_timeout: float = Field(10.0, gt=0, description="HTTP timeout per delivery attempt.")
     relay_interval: float = Field(1.0, gt=0, description="Seconds between outbox relay sweeps.")
+    delivery_lease: float = Field(
+        60.0, gt=0, description="Seconds a worker holds a delivery it is sending (renewed before each "
+        "attempt, never less than one attempt and its wait); past that another worker takes it over.",
+    )
+    processing_lease: float = Field(
+        60.0, gt=0, description="Seconds before an inbound message not yet processed, or a delivery "
+        "not yet picked up, is announced on the broker again.",
+    )
+    processing_max_attempts: int = Field(
+        5, ge=1, description="Processing attempts before an inbound message is set aside as poison.",
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failed attempts that open a destination's circuit breaker.",
+    )
+    breaker_reset: float = Field(
+        30.0, gt=0, description="Seconds a destination's open circuit breaker waits before one trial.",
+    )
     operator_token: str | None = Field(
         None, description="Bearer token for operators on the status and admin endpoints."
     )
