@@ -137,5 +137,8 @@ def social_care_involvement(
         start=before.start if ongoing and before.start else today,
         end=ended_on,
     )
-    changed = InvolvementChanged(child=child, involvement=involvement, version=version_of(ctx))
+    version = version_of(ctx)
+    if held is not None and held.payload.version == version:
+        version += 1  # two changes in the same instant (a sender's clock in seconds): in arrival order
+    changed = InvolvementChanged(child=child, involvement=involvement, version=version)
     return to_directories(ctx, child_id, ctx.derive(changed, Purpose.DIRECTORY_UPDATE, correlation_id))
