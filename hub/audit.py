@@ -2,8 +2,9 @@
 
 Each entry's hash covers its content and the previous entry's hash, so any edit or deletion
 breaks the chain at that point and ``verify_chain`` names it. Entries carry identifiers, field
-names and legal bases, never personal data values. Appends take a row lock on the chain head, so
-the chain stays linear with any number of workers.
+names and legal bases, never personal data values. A transaction's entries are chained as it
+commits, under a row lock on the chain head, so the chain stays linear with any number of
+workers and the lock is held only from then to the commit.
 
 Entries about a child carry ``subjects``: keyed hashes of the child's strong identifiers
 (``consent.subjects``), the only thing in the chain that points at a person, there so a subject
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from hub.canonical import utcnow
@@ -47,32 +48,66 @@ def _entry_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass
+class _Pending:
+    recorded_at: datetime
+    action: str
+    actor: str
+    message_id: str | None
+    detail: dict[str, Any]
+    subjects: list[str]
+
+
 def record(
     session: Session, action: str, actor: str, message_id: str | None = None,
     *, subjects: Sequence[str] = (), **detail: Any,
-) -> AuditEntry:
-    """Append an entry in the caller's transaction: it commits or rolls back with the work."""
+) -> None:
+    """Record an entry in the caller's transaction: it commits or rolls back with the work.
+
+    The entry is chained when the transaction commits (``_chain_pending``), so the chain head's
+    row lock is held from then to the commit, not for the whole of the work: audited
+    transactions of any number of workers queue only for that moment."""
     if subjects:
         detail["subjects"] = sorted(set(subjects))
+    pending = session.info.setdefault(PENDING, [])
+    pending.append(_Pending(
+        utcnow(), action, actor, message_id, json.loads(json.dumps(detail, default=str)),
+        sorted(set(subjects)),
+    ))
+
+
+PENDING = "hub.audit.pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending(session: Session) -> None:
+    """Append the transaction's recorded entries to the chain, in the order they were recorded."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
     head = session.execute(
         select(AuditChainHead).where(AuditChainHead.chain == CHAIN).with_for_update()
     ).scalar_one_or_none()
     if head is None:
         head = AuditChainHead(chain=CHAIN, last_seq=0, last_hash=GENESIS)
         session.add(head)
-    seq = head.last_seq + 1
-    recorded_at = utcnow()
-    detail = json.loads(json.dumps(detail, default=str))
-    digest = _entry_hash(head.last_hash, seq, recorded_at, action, actor, message_id, detail)
-    entry = AuditEntry(
-        seq=seq, recorded_at=recorded_at, action=action, actor=actor, message_id=message_id,
-        detail=detail, prev_hash=head.last_hash, entry_hash=digest,
-    )
-    head.last_seq, head.last_hash = seq, digest
-    session.add(entry)
-    for subject in sorted(set(subjects)):
-        session.add(AuditSubject(seq=seq, subject_key=subject))
-    return entry
+    seq, last_hash = head.last_seq, head.last_hash
+    for item in pending:
+        seq += 1
+        digest = _entry_hash(last_hash, seq, item.recorded_at, item.action, item.actor,
+                             item.message_id, item.detail)
+        session.add(AuditEntry(
+            seq=seq, recorded_at=item.recorded_at, action=item.action, actor=item.actor,
+            message_id=item.message_id, detail=item.detail, prev_hash=last_hash, entry_hash=digest,
+        ))
+        session.add_all(AuditSubject(seq=seq, subject_key=subject) for subject in item.subjects)
+        last_hash = digest
+    head.last_seq, head.last_hash = seq, last_hash
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def entry_intact(entry: AuditEntry) -> bool:
