@@ -95,7 +95,7 @@ def worker(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
     _logging(verbose)
     hub = bootstrap(Settings())
     running = Worker(hub)
-    signal.signal(signal.SIGTERM, lambda *_: running.stop())
+    signal.signal(signal.SIGTERM, lambda *_: running.request_stop())
     try:
         running.run_forever()
     except KeyboardInterrupt:

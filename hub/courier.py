@@ -7,6 +7,14 @@ message and retrying would not change its mind. Every request carries the delive
 A delivery that succeeds is the disclosure, and is audited with its legal basis; one that cannot
 succeed goes to the dead letter channel with the reason and the attempts.
 
+Each attempt is written down before the request goes out and its outcome right after, so the
+attempts stay bounded even across crashes. The worker sending a delivery holds a lease on it,
+renewed before each attempt; a worker that dies leaves its lease to run out, and the delivery is
+announced again (``hub.takeover``) for another worker, which sends it with the same key. A
+destination that keeps failing opens its circuit breaker (``hub.breakers``): its deliveries wait
+without spending attempts while the other destinations carry on. A worker that is stopping lets
+go of a delivery between attempts, and its notice goes back on the queue.
+
 Nothing leaves without a stored permit, decided again at the last moment: before the first
 attempt and before every retry the sharing decision is re-run on the current register
 (``consent.sharing.Sharing.recheck``), so a message queued before a consent was withdrawn is
@@ -17,10 +25,16 @@ on its queue, where that same re-check decides it again.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tenacity import (
     RetryError,
@@ -34,6 +48,7 @@ from consent.register import aware
 from consent.sharing import Recheck, Sharing
 from hub import metrics
 from hub.audit import record
+from hub.breakers import Breakers, CircuitOpen
 from hub.canonical import new_id, utcnow
 from hub.crypto import KeyRing
 from hub.sealing import open_json
@@ -47,6 +62,9 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 FINISHED = frozenset({"delivered", "dead", "withheld"})
+INTERRUPTED = "interrupted: the worker sending it stopped during the attempt"
+LEASE_MARGIN_SECONDS = 5.0
+BREAKER_POLL_SECONDS = 0.25
 
 
 class Retryable(Exception):
@@ -55,6 +73,10 @@ class Retryable(Exception):
 
 class Refused(Exception):
     """The destination refused the message; retrying would not help."""
+
+
+class Released(Exception):
+    """The delivery was let go unfinished (the worker is stopping); its notice goes back on the queue."""
 
 
 class Withheld(Exception):
@@ -90,53 +112,80 @@ class Job:
     content_type: str
     message_id: str
     recheck: Recheck
+    done_before: int  # attempts made on earlier tries (by this worker or one that died)
+    lease_until: object
     attempts: list[Attempt] = field(default_factory=list)
+    attempt_ids: list[int] = field(default_factory=list)
+
+    @property
+    def made(self) -> int:
+        return self.done_before + len(self.attempts)
 
 
 class Courier:
     def __init__(
         self, database: Database, keyring: KeyRing, relay: OutboxRelay, settings: Settings,
-        sharing: Sharing,
+        sharing: Sharing, breakers: Breakers | None = None,
     ):
         self.database = database
         self.keyring = keyring
         self.relay = relay
         self.settings = settings
         self.sharing = sharing
+        self.breakers = breakers or Breakers(
+            settings.breaker_failures, settings.breaker_reset, healthy=(Refused, Withheld),
+        )
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = timedelta(seconds=max(
+            settings.delivery_lease,
+            settings.delivery_timeout + settings.delivery_backoff_max + LEASE_MARGIN_SECONDS,
+        ))
 
-    def deliver(self, delivery_id: str, client: httpx.Client) -> str:
-        """Deliver one delivery; returns its final status. Safe to call again for the same id."""
+    def deliver(self, delivery_id: str, client: httpx.Client, stopping: threading.Event | None = None) -> str:
+        """Deliver one delivery; returns its final status. Safe to call again for the same id.
+
+        Returns ``leased`` when another live worker holds it. Raises ``Released`` when
+        ``stopping`` is set before it finished: the delivery is left pending for another worker.
+        """
+        stopping = stopping or threading.Event()
         job = self._load(delivery_id)
         if isinstance(job, str):
             return job
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying(job, stopping):
                 with attempt:
-                    if job.attempts:
-                        self._still_permitted(job)
+                    self._wait_for_breaker(job, stopping)
+                    self._begin(job)
                     self._attempt(job, client)
         except Withheld as withheld:
             return self._withhold_job(job, withheld.recheck)
+        except Released:
+            self._release(job)
+            raise
         except RetryError:
-            return self._dead(
-                job, f"gave up after {len(job.attempts)} attempts; last: {job.attempts[-1].summary}"
-            )
+            return self._dead(job, f"gave up after {job.made} attempts; last: {job.attempts[-1].summary}")
         except Refused:
             return self._dead(job, f"refused by the destination: {job.attempts[-1].summary}")
         return self._delivered(job)
 
-    def _retrying(self) -> Retrying:
+    def _retrying(self, job: Job, stopping: threading.Event) -> Retrying:
+        def pause(seconds: float) -> None:
+            if stopping.wait(seconds):
+                raise Released(job.delivery_id)
+
         return Retrying(
-            stop=stop_after_attempt(self.settings.delivery_max_attempts),
+            stop=stop_after_attempt(max(1, self.settings.delivery_max_attempts - job.done_before)),
             wait=wait_random_exponential(
                 multiplier=self.settings.delivery_backoff_initial,
                 max=self.settings.delivery_backoff_max,
             ),
             retry=retry_if_exception_type(Retryable),
+            sleep=pause,
             reraise=False,
         )
 
     def _load(self, delivery_id: str) -> Job | str:
+        """Take the delivery's lease, decide it again, and make the job; or say why not."""
         with self.database.transaction() as session:
             delivery = session.get(Delivery, delivery_id, with_for_update=True)
             if delivery is None:
@@ -144,34 +193,100 @@ class Courier:
                 return "unknown"
             if delivery.status in FINISHED:
                 return delivery.status
+            now = utcnow()
+            if (delivery.leased_by not in (None, self.holder)
+                    and aware(delivery.lease_until) is not None and aware(delivery.lease_until) > now):
+                return "leased"
+            interrupted = self._close_interrupted(session, delivery_id)
             recheck = self.sharing.recheck(session, delivery)
             if not recheck.decision.permitted:
-                self._withhold(session, recheck, attempts=[])
+                self._withhold(session, recheck, None)
                 return "withheld"
+            delivery.leased_by, delivery.lease_until = self.holder, now + self.lease
             system = session.get(ConnectedSystem, delivery.destination)
             payload = open_json(
                 self.keyring, delivery.key_id, delivery.payload_sealed, f"delivery:{delivery_id}"
             )
-            return Job(
+            job = Job(
                 delivery_id=delivery_id, destination=delivery.destination,
                 url=f"{system.endpoint_url}{payload['path']}", body=payload["body"].encode(),
                 content_type=payload["content_type"], message_id=delivery.message_id,
-                recheck=recheck,
+                recheck=recheck, done_before=delivery.attempts, lease_until=delivery.lease_until,
             )
+        if job.done_before >= self.settings.delivery_max_attempts:
+            return self._dead(job, f"gave up after {job.done_before} attempts; last: {interrupted}")
+        return job
 
-    def _still_permitted(self, job: Job) -> None:
-        """Before a retry: decide again; a consent withdrawn meanwhile stops the delivery here."""
-        with self.database.read() as session:
-            delivery = session.get(Delivery, job.delivery_id)
-            recheck = self.sharing.recheck(session, delivery)
-        if not recheck.decision.permitted:
-            raise Withheld(recheck)
-        job.recheck = recheck
+    @staticmethod
+    def _close_interrupted(session: Session, delivery_id: str) -> str:
+        """Attempts a dead worker started and never finished are marked interrupted. Returns
+        what happened to the last attempt, in short."""
+        rows = session.execute(
+            select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)
+            .order_by(DeliveryAttempt.number)
+        ).scalars().all()
+        for row in rows:
+            if row.status_code is None and row.error is None:
+                row.error = INTERRUPTED
+        if not rows:
+            return "none"
+        last = rows[-1]
+        return f"HTTP {last.status_code}" if last.status_code is not None else last.error.split(":", 1)[0]
+
+    def _wait_for_breaker(self, job: Job, stopping: threading.Event) -> None:
+        """While the destination's breaker is open, wait (keeping the lease) without an attempt."""
+        while (wait := self.breakers.wait_before_trying(job.destination)) > 0:
+            if stopping.wait(min(wait, BREAKER_POLL_SECONDS)):
+                raise Released(job.delivery_id)
+            if aware(job.lease_until) - utcnow() < self.lease / 2:
+                self._renew(job)
+        if stopping.is_set():
+            raise Released(job.delivery_id)
+
+    def _renew(self, job: Job) -> None:
+        with self.database.transaction() as session:
+            delivery = session.get(Delivery, job.delivery_id, with_for_update=True)
+            delivery.leased_by, delivery.lease_until = self.holder, utcnow() + self.lease
+            job.lease_until = delivery.lease_until
+
+    def _begin(self, job: Job) -> None:
+        """Before a request: decide again (on a retry), renew the lease, write the attempt down."""
+        with self.database.transaction() as session:
+            delivery = session.get(Delivery, job.delivery_id, with_for_update=True)
+            if job.attempts:
+                recheck = self.sharing.recheck(session, delivery)
+                if not recheck.decision.permitted:
+                    raise Withheld(recheck)
+                job.recheck = recheck
+            started = utcnow()
+            number = session.execute(
+                select(func.coalesce(func.max(DeliveryAttempt.number), 0))
+                .where(DeliveryAttempt.delivery_id == job.delivery_id)
+            ).scalar_one() + 1
+            row = DeliveryAttempt(delivery_id=job.delivery_id, number=number, started_at=started,
+                                  duration_ms=0)
+            session.add(row)
+            delivery.attempts += 1
+            delivery.leased_by, delivery.lease_until = self.holder, started + self.lease
+            job.lease_until = delivery.lease_until
+            session.flush()
+            job.attempt_ids.append(row.attempt_id)
+            job.attempts.append(Attempt(number=row.number, started_at=started, duration_ms=0))
 
     def _attempt(self, job: Job, client: httpx.Client) -> None:
-        started, clock = utcnow(), time.perf_counter()
-        attempt = Attempt(number=len(job.attempts) + 1, started_at=started, duration_ms=0)
-        job.attempts.append(attempt)
+        attempt = job.attempts[-1]
+        try:
+            self.breakers.breaker(job.destination).call(self._send, job, attempt, client)
+        except CircuitOpen as error:
+            attempt.error = "circuit breaker open: not sent"
+            self._record(job, attempt)
+            raise Retryable(attempt.error) from error
+        except (Retryable, Refused):
+            self._record(job, attempt)
+            raise
+
+    def _send(self, job: Job, attempt: Attempt, client: httpx.Client) -> None:
+        clock = time.perf_counter()
         try:
             response = client.post(job.url, content=job.body, headers={
                 "Content-Type": job.content_type, "Idempotency-Key": job.delivery_id,
@@ -181,6 +296,10 @@ class Courier:
             attempt.error = f"{type(error).__name__}: {error}"[:500]
             self._measure(job, attempt, clock, "error")
             raise Retryable(attempt.error) from error
+        self._judge(job, attempt, clock, response)
+
+    def _judge(self, job: Job, attempt: Attempt, clock: float, response: httpx.Response) -> None:
+        """A success returns; a failure raises (inside the breaker, so a 5xx counts against it)."""
         attempt.status_code = response.status_code
         if response.is_success:
             self._measure(job, attempt, clock, "ok")
@@ -191,6 +310,16 @@ class Courier:
             raise Retryable(attempt.error)
         raise Refused(attempt.error)
 
+    def _record(self, job: Job, attempt: Attempt) -> None:
+        """A failed attempt's outcome, written at once: a crash during the wait loses nothing."""
+        with self.database.transaction() as session:
+            self._write_outcome(session, job.attempt_ids[-1], attempt)
+
+    @staticmethod
+    def _write_outcome(session: Session, attempt_id: int, attempt: Attempt) -> None:
+        row = session.get(DeliveryAttempt, attempt_id)
+        row.duration_ms, row.status_code, row.error = attempt.duration_ms, attempt.status_code, attempt.error
+
     @staticmethod
     def _measure(job: Job, attempt: Attempt, clock: float, result: str) -> None:
         elapsed = time.perf_counter() - clock
@@ -198,28 +327,30 @@ class Courier:
         metrics.ATTEMPTS.labels(job.destination, result).inc()
         metrics.DELIVERY_SECONDS.labels(job.destination).observe(elapsed)
 
-    @staticmethod
-    def _finish(
-        session: Session, delivery_id: str, attempts: list[Attempt], status: str, error: str | None,
-    ) -> Delivery:
+    def _finish(self, session: Session, job: Job | None, delivery_id: str, status: str,
+                error: str | None) -> Delivery:
         delivery = session.get(Delivery, delivery_id, with_for_update=True)
-        for attempt in attempts:
-            session.add(DeliveryAttempt(
-                delivery_id=delivery_id, number=delivery.attempts + attempt.number,
-                started_at=attempt.started_at, duration_ms=attempt.duration_ms,
-                status_code=attempt.status_code, error=attempt.error,
-            ))
-        delivery.attempts += len(attempts)
+        if job is not None and job.attempt_ids:
+            self._write_outcome(session, job.attempt_ids[-1], job.attempts[-1])
         delivery.status = status
         delivery.last_error = error
         delivery.completed_at = utcnow()
+        delivery.leased_by, delivery.lease_until = None, None
         metrics.DELIVERIES.labels(delivery.destination, status).inc()
         return delivery
+
+    def _release(self, job: Job) -> None:
+        """Let go of an unfinished delivery: the lease ends now, so anyone may take it."""
+        with self.database.transaction() as session:
+            delivery = session.get(Delivery, job.delivery_id, with_for_update=True)
+            if delivery.leased_by == self.holder:
+                delivery.leased_by, delivery.lease_until = None, None
+        log.info("delivery %s released unfinished after %d attempts", job.delivery_id, job.made)
 
     def _delivered(self, job: Job) -> str:
         decision = job.recheck.decision
         with self.database.transaction() as session:
-            delivery = self._finish(session, job.delivery_id, job.attempts, "delivered", None)
+            delivery = self._finish(session, job, job.delivery_id, "delivered", None)
             metrics.DELIVERY_LATENCY.labels(delivery.destination, delivery.message_type).observe(
                 (delivery.completed_at - aware(delivery.created_at)).total_seconds())
             decision_id = self.sharing.keep(session, job.recheck, audit=False)
@@ -236,13 +367,13 @@ class Courier:
 
     def _withhold_job(self, job: Job, recheck: Recheck) -> str:
         with self.database.transaction() as session:
-            self._withhold(session, recheck, job.attempts)
+            self._withhold(session, recheck, job)
         return "withheld"
 
-    def _withhold(self, session: Session, recheck: Recheck, attempts: list[Attempt]) -> None:
+    def _withhold(self, session: Session, recheck: Recheck, job: Job | None) -> None:
         """The delivery stops here: the refusal is stored as a decision and audited, with its reason."""
         decision_id = self.sharing.keep(session, recheck)
-        delivery = self._finish(session, recheck.delivery.delivery_id, attempts, "withheld",
+        delivery = self._finish(session, job, recheck.delivery.delivery_id, "withheld",
                                 recheck.decision.reason)
         record(
             session, "delivery.withheld", "hub", delivery.message_id, subjects=recheck.subjects,
@@ -265,6 +396,7 @@ class Courier:
                     "correct the mapping and send the message again"
                 )
             delivery.status, delivery.last_error, delivery.completed_at = "pending", None, None
+            delivery.attempts = 0  # a fresh budget of attempts; the attempt log keeps the earlier ones
             session.delete(dead)
             entry = enqueue(
                 session, delivery_key(delivery.destination), {"delivery_id": delivery.delivery_id}
@@ -280,7 +412,7 @@ class Courier:
 
     def _dead(self, job: Job, reason: str) -> str:
         with self.database.transaction() as session:
-            delivery = self._finish(session, job.delivery_id, job.attempts, "dead", reason)
+            delivery = self._finish(session, job, job.delivery_id, "dead", reason)
             dead_letter_id = new_id()
             session.add(DeadLetter(
                 dead_letter_id=dead_letter_id, delivery_id=job.delivery_id,

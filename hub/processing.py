@@ -3,6 +3,10 @@
 One transaction per message: the decisions, the deliveries, their outbox rows, the audit entries
 and the inbox status commit together, so a crash leaves either nothing done (the message is
 processed again) or everything done (a repeat is recognised and skipped).
+
+Each attempt is counted, in a transaction of its own, before it starts: a message that keeps
+killing the worker or failing against the store (a poison message) is set aside after
+``HUB_PROCESSING_MAX_ATTEMPTS`` and dead-lettered, and the worker goes on with the next.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -58,6 +63,9 @@ class Processor:
         A database that is away propagates (the broker message is redelivered); any other
         failure marks the message failed and audits it, so one bad message cannot stop a worker.
         """
+        started = self._begin(message_id)
+        if started is not None:
+            return started
         try:
             return self._process(message_id)
         except DBAPIError:
@@ -70,8 +78,32 @@ class Processor:
                 if row is not None and row.status == "accepted":
                     row.status = "failed"
                     row.processed_at = utcnow()
+                    row.failure_reason = f"processing failed: {type(error).__name__}"
                     record(session, "message.failed", "hub", message_id, error=type(error).__name__)
             return "failed"
+
+    def _begin(self, message_id: str) -> str | None:
+        """Count the attempt about to start; or the status that says there is nothing to do."""
+        with self.database.transaction() as session:
+            row = session.get(InboxMessage, message_id, with_for_update=True)
+            if row is None:
+                log.warning("inbound notice for unknown message %s ignored", message_id)
+                return "unknown"
+            if row.status != "accepted":
+                return row.status
+            if row.attempts < self.settings.processing_max_attempts:
+                row.attempts += 1
+                row.lease_until = utcnow() + timedelta(seconds=self.settings.processing_lease)
+                return None
+            reason = f"set aside after {row.attempts} processing attempts that did not finish"
+            row.status, row.failure_reason, row.processed_at = "poisoned", reason, utcnow()
+            record(session, "message.poisoned", "hub", message_id, reason=reason, attempts=row.attempts)
+            entry = enqueue(session, DEAD_LETTER, {
+                "message_id": message_id, "kind": "inbound", "reason": reason, "attempts": row.attempts,
+            })
+        log.error("message %s set aside as poison after %d attempts", message_id, row.attempts)
+        self.relay.flush([entry])
+        return "poisoned"
 
     def _process(self, message_id: str) -> str:
         started = time.perf_counter()

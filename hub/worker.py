@@ -1,8 +1,10 @@
-"""The worker: consumes inbound messages and per-destination deliveries, and runs the outbox relay.
+"""The worker: consumes inbound messages and per-destination deliveries, runs the outbox relay
+and takes over work whose notice was lost or whose worker died.
 
 Each queue gets its own thread and broker connection, so a slow or failing destination only
-holds up its own queue. New receiving systems are picked up while running. ``stop`` lets every
-thread finish the message in hand (acknowledged only once committed) and then return.
+holds up its own queue. New receiving systems are picked up while running. ``stop`` (on SIGTERM)
+lets every thread finish the message in hand (acknowledged only once committed); a delivery
+waiting between attempts is let go instead, its lease ended and its notice put back on the queue.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import httpx
 
 from hub.bootstrap import Hub
 from hub.registry import all_systems
+from hub.takeover import Takeover
 from queues.consumer import QueueConsumer
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,7 @@ class Worker:
         self._stop = threading.Event()
         self._consumers: dict[str, QueueConsumer] = {}
         self._threads: list[threading.Thread] = []
+        self.takeover = Takeover(hub.database, hub.relay, hub.settings.processing_lease)
 
     def start(self) -> None:
         self.hub.broker.declare(["inbound", "deadletter"])
@@ -39,10 +43,14 @@ class Worker:
         self.start()
         self._stop.wait()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def request_stop(self) -> None:
+        """Ask every thread to stop (safe in a signal handler); ``stop`` waits for them."""
         self._stop.set()
         for consumer in list(self._consumers.values()):
             consumer.stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -58,7 +66,7 @@ class Worker:
         client = httpx.Client(timeout=self.hub.settings.delivery_timeout)
 
         def deliver(body: dict) -> None:
-            self.hub.courier.deliver(body["delivery_id"], client)
+            self.hub.courier.deliver(body["delivery_id"], client, self._stop)
 
         self._start_consumer(
             f"deliver.{system_id}", self.hub.broker.topology.delivery(system_id), deliver
@@ -70,7 +78,7 @@ class Worker:
                 with self.hub.database.read() as session:
                     wanted = [s.system_id for s in all_systems(session) if s.allowed_out]
                 for system_id in wanted:
-                    if f"deliver.{system_id}" not in self._consumers:
+                    if f"deliver.{system_id}" not in self._consumers and not self._stop.is_set():
                         self._start_destination(system_id)
             except Exception:
                 log.exception("could not refresh the destinations")
@@ -78,10 +86,11 @@ class Worker:
 
     def _relay_loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.hub.relay.sweep()
-            except Exception:
-                log.exception("outbox relay sweep failed")
+            for sweep in (self.hub.relay.sweep, self.takeover.sweep):
+                try:
+                    sweep()
+                except Exception as error:
+                    log.warning("%s failed: %s", sweep.__qualname__, type(error).__name__)
             self._stop.wait(self.hub.settings.relay_interval)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:

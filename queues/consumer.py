@@ -1,7 +1,10 @@
 """A queue consumer that acknowledges a message only after its handler's transaction committed.
 
-If the handler raises (the database is away, say), the message is put back and retried after a
-pause rather than acknowledged: the broker keeps it until the work is really done.
+If the handler raises (the database is away, say, or the worker is stopping and let the work go),
+the message is put back and retried after a pause rather than acknowledged: the broker keeps it
+until the work is really done. A consumer killed before its ack leaves the message with the
+broker (RabbitMQ redelivers it; for the embedded transport the store's takeover sweep announces
+the work again).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class QueueConsumer(ConsumerMixin):
                 "handler on %s failed (%s); message returned to the queue",
                 self.queue.name, type(error).__name__,
             )
-            time.sleep(self.requeue_pause)
+            if not self.should_stop:
+                time.sleep(self.requeue_pause)
             message.requeue()
             return
         message.ack()
