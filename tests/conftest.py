@@ -64,7 +64,7 @@ def make_settings(tmp_path: Path, backend: str, database_url: str | None = None,
         data_dir=tmp_path, queue_prefix=f"test-{uuid.uuid4().hex[:8]}",
         encryption_keys=new_key_spec("test-1"), delivery_max_attempts=3,
         delivery_backoff_initial=0.01, delivery_backoff_max=0.05, relay_interval=0.2,
-        delivery_timeout=5.0, mappings_dir=tmp_path / "authority-mappings",
+        delivery_timeout=5.0, mappings_dir=tmp_path / "authority-mappings", breaker_reset=0.5,
     )
     if backend == "servers":
         assert database_url, "the servers backend needs the run's own database"
