@@ -1,4 +1,8 @@
-"""Run an ASGI app with uvicorn on a background thread, on a free loopback port."""
+"""Run an ASGI app with uvicorn on a background thread, on a free loopback port.
+
+``stop`` closes the listening socket, so callers get "connection refused" until ``start`` opens
+it again on the same port (a partner system that is down, then back).
+"""
 
 from __future__ import annotations
 
@@ -17,17 +21,21 @@ def free_port() -> int:
 
 class ServerThread:
     def __init__(self, app, port: int | None = None, host: str = "127.0.0.1"):  # type: ignore[no-untyped-def]
+        self.app = app
         self.host = host
         self.port = port or free_port()
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ServerThread:
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
+                                lifespan="off", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -37,5 +45,8 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
+        if self.server is None or self.thread is None:
+            return
         self.server.should_exit = True
         self.thread.join(10)
+        self.server, self.thread = None, None
