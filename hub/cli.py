@@ -12,8 +12,9 @@ from rich.table import Table
 
 from adapters.registry import KINDS
 from hub.bootstrap import bootstrap
-from hub.cli_consent import audit_app, consent_app, dead_letters_app, disclosures_command
+from hub.cli_consent import audit_app, consent_app, disclosures_command
 from hub.cli_console import app as console_app
+from hub.cli_dead_letters import app as dead_letters_app
 from hub.cli_directory import app as directory_app
 from hub.cli_identity import app as identity_app
 from hub.cli_mappings import app as mappings_app
@@ -36,6 +37,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(identity_app, name="identity")
 app.add_typer(audit_app, name="audit")
 app.add_typer(consent_app, name="consent")
+app.add_typer(dead_letters_app, name="deadletters")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(console_app, name="console")
 app.add_typer(directory_app, name="directory")

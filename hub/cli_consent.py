@@ -1,4 +1,4 @@
-"""``hub audit``, ``hub disclosures``, ``hub consent`` and ``hub dead-letters``: the operator's view of
+"""``hub audit``, ``hub disclosures`` and ``hub consent``: the operator's view of
 the audit chain, the consent register, the decisions and the disclosures made for a child.
 
 A child is named by strong identifiers written ``scheme:value`` (``nhs-number:9434765919``,
@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from consent.explain import consent_summary, decisions, disclosures, explain, gateway_summary
 from consent.register import RegisterError
@@ -25,14 +24,12 @@ from hub.audit import verify_chain
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.store.database import Database
-from hub.store.tables import DeadLetter
 
 CLI_ACTOR = "operator:cli"
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 consent_app = typer.Typer(help="The consent register, gateway decisions and why decisions were made.",
                           no_args_is_help=True)
-dead_letters_app = typer.Typer(help="Deliveries given up on, and replaying them.", no_args_is_help=True)
 console = Console()
 
 ChildArg = Annotated[list[str], typer.Argument(
@@ -185,28 +182,3 @@ def consent_decisions(child: ChildArg) -> None:
         table.add_row(item.recorded_at.isoformat(timespec="seconds"), item.action, item.destination or "",
                       item.legal_basis or item.reason or "", item.decision_id or "")
     console.print(table)
-
-
-@dead_letters_app.command("list")
-def dead_letters_list() -> None:
-    """Deliveries given up on, with the reason."""
-    with running_hub() as hub, hub.database.read() as session:
-        rows = list(session.execute(select(DeadLetter).order_by(DeadLetter.dead_at)).scalars())
-    table = Table("dead letter", "destination", "message", "attempts", "reason")
-    for row in rows:
-        table.add_row(row.dead_letter_id, row.destination, row.message_id, str(row.attempts), row.reason)
-    console.print(table)
-
-
-@dead_letters_app.command("replay")
-def dead_letters_replay(
-    dead_letter_id: Annotated[str, typer.Argument(help="The dead letter to replay.")],
-) -> None:
-    """Queue a dead-lettered delivery again; the sharing decision is re-run before it is sent."""
-    with running_hub() as hub:
-        try:
-            delivery_id = hub.courier.replay(dead_letter_id, CLI_ACTOR)
-        except LookupError as error:
-            console.print(f"[red]error:[/] {error}")
-            raise typer.Exit(2) from None
-    console.print(f"delivery {delivery_id} queued again; it will be decided again before it is sent")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import DBAPIError
 
-from hub.api import consent, health, inbound, status
+from hub.api import consent, dead_letters, health, inbound, status
 from hub.api.problems import problem
 from hub.bootstrap import Hub
 from hub.console.app import MOUNT as CONSOLE
@@ -27,10 +28,18 @@ def create_app(hub: Hub) -> FastAPI:
         field = ".".join(str(part) for part in first.get("loc", ()))
         return problem(422, first.get("msg", "invalid request"), rule=first.get("type"), field=field)
 
+    @app.exception_handler(DBAPIError)
+    async def store_away(_request: Request, _error: DBAPIError) -> JSONResponse:
+        # nothing was accepted: the caller sends the same message again later (the same source
+        # message id is answered with the same tracking id if it did get stored)
+        return problem(503, "the hub's store is not answering; send the message again shortly",
+                       rule="store.available", headers={"Retry-After": "5"})
+
     app.include_router(inbound.router(hub))
     app.include_router(status.router(hub))
     app.include_router(health.router(hub))
     app.include_router(consent.router(hub))
+    app.include_router(dead_letters.router(hub))
     app.mount(CONSOLE, create_console(hub))
 
     @app.get("/", include_in_schema=False)

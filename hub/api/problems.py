@@ -26,6 +26,7 @@ class Problem(BaseModel):
 TITLES = {
     400: "Malformed message", 401: "Unknown caller", 403: "Not allowed", 404: "Not found",
     413: "Message too large", 415: "Unsupported media type", 422: "Invalid message",
+    503: "Unavailable",
 }
 
 
