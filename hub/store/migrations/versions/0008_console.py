@@ -50,10 +50,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_dead_letter_discards_delivery_id", "dead_letter_discards", ["delivery_id"])
     op.create_index("ix_dead_letter_discards_message_id", "dead_letter_discards", ["message_id"])
-    op.create_index("ix_inbox_received_at", "inbox", ["received_at"])
+    op.create_index("ix_inbox_received_traffic", "inbox",
+                    ["received_at", "source_system", "message_type", "status"])
     op.create_index("ix_inbox_status", "inbox", ["status"])
     op.create_index("ix_inbox_source_received", "inbox", ["source_system", "received_at"])
-    op.create_index("ix_deliveries_created_at", "deliveries", ["created_at"])
+    op.create_index("ix_deliveries_created_traffic", "deliveries",
+                    ["created_at", "destination", "message_type", "status"])
     op.create_index("ix_deliveries_status_destination", "deliveries", ["status", "destination"])
     op.create_index("ix_dead_letters_dead_at", "dead_letters", ["dead_at"])
 
@@ -61,10 +63,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_dead_letters_dead_at", "dead_letters")
     op.drop_index("ix_deliveries_status_destination", "deliveries")
-    op.drop_index("ix_deliveries_created_at", "deliveries")
+    op.drop_index("ix_deliveries_created_traffic", "deliveries")
     op.drop_index("ix_inbox_source_received", "inbox")
     op.drop_index("ix_inbox_status", "inbox")
-    op.drop_index("ix_inbox_received_at", "inbox")
+    op.drop_index("ix_inbox_received_traffic", "inbox")
     op.drop_table("dead_letter_discards")
     op.drop_table("console_sessions")
     op.drop_table("console_users")
