@@ -29,6 +29,7 @@ from hub.flows.context import FlowContext, Outgoing
 from hub.flows.tac_sharing import share_with_tac
 from hub.identity import NATIONAL
 from hub.registry import receivers
+from hub.store.tables import ChildRecord
 
 SOCIAL_CARE = "Children's social care"
 
@@ -61,19 +62,23 @@ def to_directories(ctx: FlowContext, child_id: str, envelope: Envelope) -> list[
 
 
 def addressed(state: DirectoryState, ctx: FlowContext, child_id: str, envelope: Envelope) -> Envelope:
-    """The update naming the child by every national identifier the directories were given before
-    (a case system's closure does not know the directory id; the directory's record is found by it)."""
-    held = state.entries(ctx.session, [child_id])
-    if not held:
-        return envelope
-    known = state.envelope(held[-1]).payload.child.identifiers
+    """The update as the directories must get it: shielded if the hub knows the child is (whatever
+    the sender's record says), and naming the child by every national identifier the directories
+    were given before (a case system's closure does not know the directory id)."""
     event = envelope.payload
-    ids = event.child.identifiers
-    missing = {scheme: getattr(known, scheme) for scheme in NATIONAL
-               if getattr(known, scheme) and not getattr(ids, scheme)}
-    if not missing:
+    child = event.child
+    record = ctx.session.get(ChildRecord, child_id)
+    if record is not None and record.shielded and not child.shielded:
+        child = child.model_copy(update={"shielded": True})
+    held = state.entries(ctx.session, [child_id])
+    if held:
+        known, ids = state.envelope(held[-1]).payload.child.identifiers, child.identifiers
+        missing = {scheme: getattr(known, scheme) for scheme in NATIONAL
+                   if getattr(known, scheme) and not getattr(ids, scheme)}
+        if missing:
+            child = child.model_copy(update={"identifiers": ids.model_copy(update=missing)})
+    if child is event.child:
         return envelope
-    child = event.child.model_copy(update={"identifiers": ids.model_copy(update=missing)})
     return envelope.model_copy(update={"payload": event.model_copy(update={"child": child})})
 
 
