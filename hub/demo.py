@@ -9,6 +9,11 @@ on the TAC, marks the episode as social care's responsibility, tells the directo
 acknowledges the referral. The case system then allocates John and decides; John joins the TAC
 and the referrer hears the outcome. Each step is printed as a timeline, read back from the hub's
 message status and from what the simulated systems received.
+
+Chapter three, the step-down: social care closes the case with needs remaining (RC9). The CAF
+system is asked to hand the episode back with Melanie proposed as lead professional, Melanie's
+school and Lee's youth service are told, and the directory shows social care's involvement ended
+and Melanie as lead professional.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from sqlalchemy import select
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.canonical.casework import ReferralOutcome
-from hub.canonical.events import CaseAllocated, ReferralDecided
+from hub.canonical.events import CaseAllocated, CaseClosed, ReferralDecided
 from hub.canonical.people import Child, ChildIdentifiers, Gender, PersonName, Practitioner
 from hub.registry import register
 from hub.sealing import open_json
@@ -43,8 +48,8 @@ from mappings.layers import GOLDEN_DIR
 from simulators.caf_system import CafSystemSimulator
 from simulators.case_system import CaseSystemSimulator
 from simulators.directory import DirectorySimulator
-from simulators.hannah import melanie_agreed
-from simulators.peer import PeerState
+from simulators.hannah import case_closed, melanie_agreed
+from simulators.peer import PeerState, peer_app
 from simulators.server import ServerThread
 
 REFERRAL = GOLDEN_DIR / "caf_system/standard/referral-to-social-care/hannah-step-up/wire.xml"
@@ -76,7 +81,9 @@ def run_demo(console: Console, data_dir: Path | None) -> int:
                         delivery_backoff_initial=0.2, relay_interval=0.2,
                         duty_team_phone="01632 960500", duty_team_email="duty@csc.example")
     directory, caf, case = DirectorySimulator(), CafSystemSimulator(), CaseSystemSimulator("supplier-a")
+    partners = {system_id: PeerState() for system_id in PARTNERS}
     servers = [ServerThread(peer.app).start() for peer in (directory, caf, case)]
+    servers += [ServerThread(peer_app(PARTNERS[i], partners[i])).start() for i in PARTNERS]
     hub = bootstrap(settings, migrate=True)
     with hub.database.transaction() as session:
         caf_token = register(session, "caf-national", "National eCAF (simulated)", "caf_system",
@@ -84,6 +91,8 @@ def run_demo(console: Console, data_dir: Path | None) -> int:
         case_token = register(session, "lcs", "Children's social care case system (simulated)",
                               "case_system", servers[2].url, profile="supplier-a").token
         register(session, "directory", "Directory (simulated)", "directory", servers[0].url)
+        for (system_id, name), server in zip(PARTNERS.items(), servers[3:], strict=True):
+            register(session, system_id, name, "partner", server.url)
     worker = Worker(hub)
     worker.start()
     api = ServerThread(create_app(hub)).start()
@@ -99,8 +108,11 @@ def run_demo(console: Console, data_dir: Path | None) -> int:
         console.rule("Chapter 1: Melanie becomes Hannah's lead professional")
         first = _walk_through(console, api.url, caf_token, directory, hub)
         console.rule("Chapter 2: Hannah steps up into children's social care")
-        peers = Peers(caf=caf, case=case, directory=directory)
-        tally = StepUp(console, api.url, caf_token, case_token, peers, settings).run()
+        peers = Peers(caf=caf, case=case, directory=directory, partners=partners)
+        story = StepUp(console, api.url, caf_token, case_token, peers, settings)
+        tally = story.run()
+        console.rule("Chapter 3: social care closes with needs remaining; Hannah steps down to her TAC")
+        tally = story.step_down()
         tally.expected += 1
         if first == 0:
             tally.arrived += 1
@@ -194,7 +206,9 @@ def _delivered(hub_url: str, token: str, tracking_id: str) -> dict | None:
 
 # Chapter 2: the step-up, as a timeline.
 
-LABELS = {"caf-national": "CAF system", "lcs": "case system (lcs)", "directory": "directory"}
+PARTNERS = {"northfield-school": "Northfield School", "northfield-youth": "Northfield Youth Service"}
+LABELS = {"caf-national": "CAF system", "lcs": "case system (lcs)", "directory": "directory",
+          **PARTNERS}
 WHO_WIDTH = max(len(f"hub -> {label}:") for label in LABELS.values())
 # What each message must produce: (destination, message type) deliveries.
 REFERRAL_DELIVERIES = frozenset({
@@ -202,12 +216,17 @@ REFERRAL_DELIVERIES = frozenset({
     ("caf-national", "responsibility-transferred"), ("caf-national", "referral-acknowledged"),
     ("directory", "involvement-changed"),
 })
-ALLOCATION_DELIVERIES = frozenset({("caf-national", "tac-member-added")})
+ALLOCATION_DELIVERIES = frozenset({("caf-national", "tac-member-added"),
+                                   ("directory", "involvement-changed")})
 DECISION_DELIVERIES = frozenset({("caf-national", "referral-acknowledged")})
+STEP_DOWN_DELIVERIES = frozenset({
+    ("caf-national", "step-down-requested"), ("directory", "involvement-changed"),
+    ("northfield-school", "case-closure-notice"), ("northfield-youth", "case-closure-notice"),
+})
 # The document each message type arrives as, where a destination receives several per message.
 ROOTS = {"tac-member-added": "tacMemberAdded", "responsibility-transferred": "responsibilityTransferred",
          "referral-acknowledged": "referralAcknowledged", "involvement-changed": "involvementUpdate",
-         "referral-to-social-care": "contactReferral"}
+         "referral-to-social-care": "contactReferral", "step-down-requested": "stepDownRequested"}
 
 
 @dataclass
@@ -215,10 +234,11 @@ class Peers:
     caf: CafSystemSimulator
     case: CaseSystemSimulator
     directory: DirectorySimulator
+    partners: dict[str, PeerState] = field(default_factory=dict)
 
     def state(self, system_id: str) -> PeerState | None:
         return {"caf-national": self.caf.state, "lcs": self.case.state,
-                "directory": self.directory.state}.get(system_id)
+                "directory": self.directory.state, **self.partners}.get(system_id)
 
 
 @dataclass(frozen=True)
@@ -292,7 +312,28 @@ class StepUp:
             f"decision: {_words(outcome.value)} (on referral {reference})", DECISION_DELIVERIES)
         return self.tally
 
-    def _from_case_system(self, event: CaseAllocated | ReferralDecided, what: str,
+    def step_down(self) -> Tally:
+        """Social care closes with needs remaining; show what each system now holds."""
+        self._from_case_system(case_closed(date.today()),
+                               "case closed: RC9, needs remain (closed after assessment, referred to "
+                               "early help)", STEP_DOWN_DELIVERIES)
+        episodes = self.peers.caf.episodes()
+        records, _ = self.peers.directory.records()
+        table = Table("system", "what it now shows")
+        for episode_id, episode in episodes.items():
+            table.add_row("CAF system", f"episode {episode_id}: {episode['status']}; proposed lead "
+                          f"professional {episode.get('proposed_lead_professional') or '-'}")
+        for record in records.values():
+            lead = record.lead_professional or {}
+            table.add_row("directory", f"record {record.key}: lead professional "
+                          f"{lead.get('given', '-')} {lead.get('family', '')}".rstrip())
+            for service, involvement in record.involvements.items():
+                ended = f", ended {involvement['end']}" if involvement["end"] else ""
+                table.add_row("", f"{service}: from {involvement['start']}{ended}")
+        self.console.print(table)
+        return self.tally
+
+    def _from_case_system(self, event: CaseAllocated | ReferralDecided | CaseClosed, what: str,
                           expected: frozenset[tuple[str, str]]) -> None:
         reply = self.peers.case.send(self.hub_url, "lcs", self.case_token, event)
         if reply.status_code != 202:
@@ -366,12 +407,21 @@ class StepUp:
         return steps
 
     def _received(self, destination: str, tracking_id: str, message_type: str) -> etree._Element | None:
-        """What the simulated system received for this message, as it received it."""
+        """What the simulated system received for this message, as it received it (a partner's
+        JSON as an element carrying its fields as attributes, to describe it the same way)."""
         state = self.peers.state(destination)
         if state is None:
             return None
         with state.lock:
             bodies = [item.body for item in state.received if item.message_id == tracking_id]
+        notices = [body for body in bodies if isinstance(body, dict)]
+        if len(notices) == 1:
+            data = notices[0].get("data", {})
+            lead = data.get("proposed_lead_professional") or {}
+            name = lead.get("name") or {}
+            return etree.Element(notices[0].get("type", "notice"), {
+                "closed_on": str(data.get("closed_on")), "next_step": str(data.get("next_step")),
+                "lead": f"{name.get('given', '')} {name.get('family', '')}".strip()})
         documents = [etree.fromstring(body.encode()) for body in bodies if isinstance(body, str)]
         if len(documents) == 1:
             return documents[0]
@@ -395,8 +445,28 @@ class StepUp:
             role = ", ".join(filter(None, (find("c:member/c:role", CAF).lower(),
                                            find("c:member/c:team", CAF))))
             return f"{name} joins the TAC ({role})" if role else f"{name} joins the TAC"
+        if root == "case-closure-notice":
+            lead = document.get("lead")
+            return (f"told social care closed on {document.get('closed_on')} with needs remaining; next: "
+                    f"{_words(document.get('next_step') or '')}" + (f", {lead} proposed as lead professional"
+                                                                    if lead else ""))
+        if root == "stepDownRequested":
+            lead = " ".join(filter(None, (find("c:proposedLeadProfessional/c:name/c:given", CAF),
+                                          find("c:proposedLeadProfessional/c:name/c:family", CAF))))
+            summary = "with" if find("c:socialCareClosure/c:summary", CAF) else "without"
+            return (f"episode {find('c:episode/@id', CAF)}: {_words(find('c:action', CAF))} "
+                    f"({find('c:socialCareClosure/c:reasonCode', CAF)}), {lead or 'no one'} proposed as "
+                    f"lead professional, {summary} the closure summary")
         if root == "responsibilityTransferred":
             return f"episode {find('c:episode/@id', CAF)} marked as social care's responsibility"
+        if root == "involvementUpdate" and find("d:involvement/d:end", DIRECTORY):
+            return (f"{find('d:involvement/d:service', DIRECTORY)} involvement ended "
+                    f"{find('d:involvement/d:end', DIRECTORY)} (its contact stays visible for a year)")
+        if root == "involvementUpdate" and find("d:involvement/d:practitioner/d:practitionerId", DIRECTORY) \
+                != self.settings.duty_team_id:
+            worker = " ".join((find("d:involvement/d:practitioner/d:name/d:given", DIRECTORY),
+                               find("d:involvement/d:practitioner/d:name/d:family", DIRECTORY)))
+            return f"{find('d:involvement/d:service', DIRECTORY)}: contact now {worker}"
         if root == "involvementUpdate":
             contact = ", ".join(filter(None, (
                 find("d:involvement/d:practitioner/d:contact/d:phone", DIRECTORY),
