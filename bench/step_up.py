@@ -62,6 +62,7 @@ from typing import Any
 import httpx
 from lxml import etree
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
@@ -323,12 +324,16 @@ class Phase:
 
 
 def run_phase(rig: Rig, name: str, bodies: list[bytes], clients: int, rate: float | None,
-              timeout: float, stall: float) -> Phase:
+              timeout: float, stall: float, owed: dict[str, int] | None = None) -> Phase:
+    """Send ``bodies`` from ``clients`` threads (at ``rate`` per second, or as fast as they go)
+    and wait until the simulators hold what each body ``owed`` them (default: a step-up
+    referral's five deliveries), showing progress as it goes."""
+    owed = PER_SYSTEM if owed is None else owed
     total = len(bodies)
     phase = Phase(name, total, rate, [None] * total, [None] * total, [None] * total,
                   [None] * total)
     baseline = delivered(rig)
-    want = total * PER_REFERRAL
+    want = total * sum(owed.values())
     cursor, cursor_lock = iter(range(total)), threading.Lock()
     go = threading.Barrier(clients + 1)
 
@@ -363,10 +368,17 @@ def run_phase(rig: Rig, name: str, bodies: list[bytes], clients: int, rate: floa
     deadline = phase.started + timeout
     next_report = phase.started + PROGRESS_SECONDS
     last_change, last_count = phase.started, 0
+    progress = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    answering = progress.add_task(f"{name}: answered", total=total)
+    delivering = progress.add_task(f"{name}: deliveries", total=want)
+    progress.start()
     while True:
         now = time.perf_counter()
         counts = delivered(rig)
-        count = sum(counts[s] - baseline[s] for s in counts)
+        count = sum(counts[s] - baseline[s] for s in owed)
+        progress.update(answering, completed=sum(1 for status in phase.statuses if status is not None))
+        progress.update(delivering, completed=count)
         if count != last_count:
             last_change, last_count = now, count
         phase.delivered = count
@@ -383,10 +395,9 @@ def run_phase(rig: Rig, name: str, bodies: list[bytes], clients: int, rate: floa
             answered = sum(1 for status in phase.statuses if status is not None)
             phase.progress.append({"t_s": round(now - phase.started, 1), "answered": answered,
                                    "delivered": count})
-            console.print(f"  {now - phase.started:6.1f}s  answered {answered}/{total}  "
-                          f"deliveries {count}/{want}")
             next_report += PROGRESS_SECONDS
         time.sleep(POLL_SECONDS)
+    progress.stop()
     if phase.sent_by is None:
         phase.sent_by = time.perf_counter()
     return phase
