@@ -87,5 +87,15 @@ def test_demo_tells_hannahs_story_from_lead_professional_to_step_up_as_a_timelin
     told = re.search(r"hub -> CAF system: +the referrer is told: initial assessment", output)
     assert allocated and joined and decided and told, output
     assert allocated.start() < joined.start() < decided.start() < told.start()
-    assert "Summary: all 8 expected deliveries arrived" in output
+    # chapter 3: the step-down to the TAC
+    closed = re.search(r"case system -> hub: +case closed: RC9, needs remain", output)
+    handed_back = re.search(r"hub -> CAF system: +episode EP-2031: hand back \(RC9\), Melanie Mentor "
+                            r"proposed as lead professional, with the closure summary", output)
+    assert closed and handed_back and told.start() < closed.start(), output
+    for partner in ("Northfield School", "Northfield Youth Service"):
+        assert re.search(rf"hub -> {partner}: +told social care closed on \S+ with needs remaining; "
+                         r"next: hand back, Melanie Mentor proposed", output), output
+    assert re.search(r"hub -> directory: +Children's social care involvement ended", output), output
+    assert re.search(r"record DIR-7781: lead professional Melanie Mentor", output), output
+    assert "Summary: all 13 expected deliveries arrived" in output
     assert "did not arrive" not in output and "never sent" not in output
