@@ -66,8 +66,8 @@ class Plan:
     stall: float = 60.0
 
 
-FULL = Plan(quick=False, raw=raw.FULL, clients=8, accept=1000, referrals=300, latency_referrals=200,
-            directory_updates=600, worker_counts=(1, 2, 4), scaling_referrals=200,
+FULL = Plan(quick=False, raw=raw.FULL, clients=8, accept=400, referrals=150, latency_referrals=100,
+            directory_updates=300, worker_counts=(1, 2, 4), scaling_referrals=100,
             history_sizes=(10_000, 100_000, 1_000_000))
 QUICK = Plan(quick=True, raw=raw.QUICK, clients=4, accept=40, referrals=16, latency_referrals=8,
              directory_updates=24, worker_counts=(1, 2), scaling_referrals=12,
