@@ -36,7 +36,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -172,8 +172,12 @@ class Delivered:
 
 
 def message(run_id: str, index: int, version: int) -> bytes:
+    """One lead professional update for a child of its own: updates about one child apply in
+    version order, so from concurrent clients an older version would rightly be superseded."""
+    child = replace(HANNAH, caf_child_id=f"CAF-B-{run_id}-{index:06d}", nhs_number=None,
+                    directory_id=f"DIR-B-{run_id}-{index:06d}")
     return lead_professional_changed(
-        HANNAH, MELANIE, EPISODE, version, message_id=f"bench-{run_id}-{index:06d}",
+        child, MELANIE, EPISODE, version, message_id=f"bench-{run_id}-{index:06d}",
     )
 
 
