@@ -1,7 +1,8 @@
 """The dashboard's numbers: traffic per system and flow, work waiting, failures per destination.
 
-Every figure is one grouped query over an indexed column (the window on ``received_at`` and
-``created_at``, waiting work by status), so the page costs the same with a million messages.
+Every figure is one grouped query read from an index alone (the window's traffic from covering
+indexes on ``received_at`` and ``created_at``, which SQLite is told to use; waiting work by
+status), never a scan of the tables' rows.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ def dashboard(session: Session, window: str = "24h") -> Dashboard:
     board.inbound = _traffic(session.execute(
         select(InboxMessage.source_system, InboxMessage.message_type, InboxMessage.status, func.count())
         .where(InboxMessage.received_at >= since)
+        .with_hint(InboxMessage, "INDEXED BY ix_inbox_received_traffic", "sqlite")
         .group_by(InboxMessage.source_system, InboxMessage.message_type, InboxMessage.status)).all())
     board.outbound = _traffic(session.execute(
         select(Delivery.destination, Delivery.message_type, Delivery.status, func.count())
         .where(Delivery.created_at >= since)
+        .with_hint(Delivery, "INDEXED BY ix_deliveries_created_traffic", "sqlite")
         .group_by(Delivery.destination, Delivery.message_type, Delivery.status)).all())
     board.pending = dict(session.execute(
         select(Delivery.destination, func.count()).where(Delivery.status == "pending")

@@ -62,7 +62,6 @@ class DeadLetterDiscard(Base):
 Index("ix_inbox_received_traffic", InboxMessage.received_at, InboxMessage.source_system,
       InboxMessage.message_type, InboxMessage.status)
 Index("ix_inbox_status", InboxMessage.status)
-Index("ix_inbox_source_received", InboxMessage.source_system, InboxMessage.received_at)
 Index("ix_deliveries_created_traffic", Delivery.created_at, Delivery.destination, Delivery.message_type,
       Delivery.status)
 Index("ix_deliveries_status_destination", Delivery.status, Delivery.destination)

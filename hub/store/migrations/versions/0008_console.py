@@ -53,7 +53,6 @@ def upgrade() -> None:
     op.create_index("ix_inbox_received_traffic", "inbox",
                     ["received_at", "source_system", "message_type", "status"])
     op.create_index("ix_inbox_status", "inbox", ["status"])
-    op.create_index("ix_inbox_source_received", "inbox", ["source_system", "received_at"])
     op.create_index("ix_deliveries_created_traffic", "deliveries",
                     ["created_at", "destination", "message_type", "status"])
     op.create_index("ix_deliveries_status_destination", "deliveries", ["status", "destination"])
@@ -64,7 +63,6 @@ def downgrade() -> None:
     op.drop_index("ix_dead_letters_dead_at", "dead_letters")
     op.drop_index("ix_deliveries_status_destination", "deliveries")
     op.drop_index("ix_deliveries_created_traffic", "deliveries")
-    op.drop_index("ix_inbox_source_received", "inbox")
     op.drop_index("ix_inbox_status", "inbox")
     op.drop_index("ix_inbox_received_traffic", "inbox")
     op.drop_table("dead_letter_discards")
