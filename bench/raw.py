@@ -41,7 +41,7 @@ class Sizes:
 
 
 FULL = Sizes(broker_messages=5000, single_rows=2000, batched_rows=100_000, parse_seconds=3.0)
-QUICK = Sizes(broker_messages=500, single_rows=200, batched_rows=10_000, parse_seconds=0.5)
+QUICK = Sizes(broker_messages=200, single_rows=100, batched_rows=5_000, parse_seconds=0.3)
 
 
 def broker_round_trips(broker: Broker, count: int) -> dict[str, Any]:

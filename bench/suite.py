@@ -66,12 +66,12 @@ class Plan:
     stall: float = 60.0
 
 
-FULL = Plan(quick=False, raw=raw.FULL, clients=8, accept=400, referrals=150, latency_referrals=100,
-            directory_updates=300, worker_counts=(1, 2, 4), scaling_referrals=100,
+FULL = Plan(quick=False, raw=raw.FULL, clients=8, accept=200, referrals=150, latency_referrals=60,
+            directory_updates=200, worker_counts=(1, 2, 4), scaling_referrals=60,
             history_sizes=(10_000, 100_000, 1_000_000))
-QUICK = Plan(quick=True, raw=raw.QUICK, clients=4, accept=40, referrals=16, latency_referrals=8,
-             directory_updates=24, worker_counts=(1, 2), scaling_referrals=12,
-             history_sizes=(1_000, 5_000), stall=20.0)
+QUICK = Plan(quick=True, raw=raw.QUICK, clients=4, accept=12, referrals=6, latency_referrals=3,
+             directory_updates=8, worker_counts=(1, 2), scaling_referrals=3,
+             history_sizes=(1_000,), stall=20.0)
 
 # wide enough for the table when the output is a file or a CI log
 console = Console(width=None if sys.stdout.isatty() else 160)
