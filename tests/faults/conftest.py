@@ -57,12 +57,12 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         return
     write = terminalreporter.write_line
     terminalreporter.section("fault injection: checked against the simulators' own records")
-    header = (f"{'fault':<44} {'backend':<18} {'sent':>5} {'owed':>5} {'delivered':>9} {'lost':>4} "
+    header = (f"{'fault':<48} {'backend':<18} {'sent':>5} {'owed':>5} {'delivered':>9} {'lost':>4} "
               f"{'dup. effects':>12} {'superseded':>10} {'recovery':>9}")
     write(header)
     write("-" * len(header))
     for backend, o in RESULTS:
-        write(f"{o.fault:<44} {backend:<18} {o.sent:>5} {o.deliveries_expected:>5} {o.delivered:>9} "
+        write(f"{o.fault:<48} {backend:<18} {o.sent:>5} {o.deliveries_expected:>5} {o.delivered:>9} "
               f"{o.lost:>4} {o.duplicated:>12} {o.superseded:>10} {o.recovery_seconds:>8.1f}s")
     notes = [(backend, o) for backend, o in RESULTS if o.note]
     for backend, o in notes:

@@ -264,7 +264,7 @@ class Rig:
             deliveries_expected=sum(expected.values()), delivered=applied_distinct,
             lost=sum(expected.values()) - applied_distinct, duplicated=duplicated,
             recovery_seconds=recovered_in, delivery_statuses=statuses, inbox_statuses=inbox,
-            chain_ok=chain.ok, directory_ok=leads == self.traffic.expected_lead,
+            chain_ok=chain.intact, directory_ok=leads == self.traffic.expected_lead,
             unreached=len(tracking - reached), superseded=len(superseded),
         )
 
