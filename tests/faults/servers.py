@@ -7,6 +7,7 @@ answers again.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -54,6 +55,35 @@ def start_rabbitmq() -> None:
                        capture_output=True)
     wait_for(5672)
     _run("rabbitmqctl", "await_startup", timeout=120)
+
+
+def other_test_runs() -> list[int]:
+    """Other pytest processes on this machine (not this one, its parents or its children)."""
+    mine = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        mine.add(pid)
+    others = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if b"pytest" in command and parent not in mine:
+            others.append(int(entry.name))
+    return others
+
+
+def wait_for_other_runs(limit: float = 240) -> None:
+    """The servers are shared with anything else testing on this machine: let other test runs
+    finish first (bounded; CI runs one suite at a time and never waits)."""
+    deadline = time.monotonic() + limit
+    while other_test_runs() and time.monotonic() < deadline:
+        time.sleep(2)
 
 
 def outage(stop, start, down_seconds: float) -> float:  # type: ignore[no-untyped-def]

@@ -19,7 +19,14 @@ from hub.store.tables import Delivery
 from simulators.peer import FaultPlan
 from tests.faults.conftest import keep
 from tests.faults.rig import CAF, CASE, DIRECTORY
-from tests.faults.servers import outage, start_postgres, start_rabbitmq, stop_postgres, stop_rabbitmq
+from tests.faults.servers import (
+    outage,
+    start_postgres,
+    start_rabbitmq,
+    stop_postgres,
+    stop_rabbitmq,
+    wait_for_other_runs,
+)
 
 SERVERS_ONLY = pytest.mark.parametrize(
     "backend", [pytest.param("servers", id="postgres-rabbitmq", marks=pytest.mark.servers)])
@@ -135,7 +142,9 @@ def test_sigterm_lets_a_worker_go_without_losing_its_work(make_rig, backend):
 
 
 @SERVERS_ONLY
+@pytest.mark.timeout(600)
 def test_rabbitmq_stopped_and_restarted(make_rig, backend):
+    wait_for_other_runs()
     rig = make_rig(workers=2)
     traffic = rig.stream(referrals=16, children=8, versions=3, interval=0.1)
     time.sleep(2)
@@ -146,7 +155,9 @@ def test_rabbitmq_stopped_and_restarted(make_rig, backend):
 
 
 @SERVERS_ONLY
+@pytest.mark.timeout(600)
 def test_postgresql_stopped_and_restarted(make_rig, backend):
+    wait_for_other_runs()
     rig = make_rig(workers=2)
     traffic = rig.stream(referrals=16, children=8, versions=3, interval=0.1)
     time.sleep(2)
