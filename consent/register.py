@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from consent.subjects import SubjectKeys
@@ -504,17 +504,43 @@ class ConsentRegister:
     @staticmethod
     def state_for(session: Session, subjects: Iterable[str]) -> RegisterState:
         """The child's consents and gateway decisions as the policy reads them: only the columns
-        it needs, nothing sealed, one indexed look-up per table (this runs for every message)."""
-        keys = list(subjects)
+        it needs, nothing sealed, one indexed look-up per table (this runs for every message).
+
+        Read once per transaction and child: a message's decisions (one per destination) share
+        it, until the transaction itself writes to the register (``_register_written``)."""
+        keys = tuple(subjects)
         if not keys:
             return EMPTY
+        known: dict[tuple[str, ...], RegisterState] = session.info.setdefault(STATE_CACHE, {})
+        if keys in known:
+            return known[keys]
         connection = session.connection()
-        consents = connection.execute(CONSENTS_OF, {"keys": keys})
-        gateways = connection.execute(GATEWAYS_OF, {"keys": keys})
-        return RegisterState(
+        consents = connection.execute(CONSENTS_OF, {"keys": list(keys)})
+        gateways = connection.execute(GATEWAYS_OF, {"keys": list(keys)})
+        state = known[keys] = RegisterState(
             consents=tuple(grant_of(row) for row in consents),
             gateways=tuple(gateway_grant_of(row) for row in gateways),
         )
+        return state
+
+
+STATE_CACHE = "consent.register.states"
+REGISTER_ROWS = (ConsentRecord, LegalGatewayRecord, RegisterSubject)
+
+
+@event.listens_for(Session, "before_flush")
+def _register_written(session: Session, _context: Any, _instances: Any) -> None:
+    """A transaction that changes the register forgets the states it read, before they change."""
+    if STATE_CACHE in session.info and any(
+        isinstance(row, REGISTER_ROWS) for row in (*session.new, *session.dirty, *session.deleted)
+    ):
+        del session.info[STATE_CACHE]
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_over(session: Session) -> None:
+    session.info.pop(STATE_CACHE, None)
 
 
 def _statement_source(

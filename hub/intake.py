@@ -107,7 +107,6 @@ class Intake:
                     status="accepted", received_at=envelope.received_at, key_id=sealed.key_id,
                     envelope_sealed=sealed.blob, raw_sealed=raw.blob,
                 ))
-                session.flush()
                 entry = enqueue(session, INBOUND, {"message_id": envelope.message_id})
                 record(
                     session, "message.received", system.system_id, envelope.message_id,
