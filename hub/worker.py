@@ -60,6 +60,8 @@ class Worker:
     def _start_consumer(self, name: str, queue, handler: Callable[[dict], None]) -> None:  # type: ignore[no-untyped-def]
         consumer = QueueConsumer(self.hub.broker.connect(), queue, handler)
         self._consumers[name] = consumer
+        if self._stop.is_set():  # a stop asked for while this consumer was being made
+            consumer.stop()
         self._spawn(f"consumer-{name}", consumer.run)
 
     def _start_destination(self, system_id: str) -> None:
