@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from hub.breakers import BreakerState
 from hub.canonical import utcnow
 from hub.metrics import QueueDepth
 from hub.store.tables import DeadLetter, Delivery, IdentityReview, InboxMessage, QuarantinedMessage
@@ -52,6 +53,11 @@ class Dashboard:
     reviews_open: int = 0
     quarantined: int = 0
     queues: list[QueueDepth] = field(default_factory=list)
+    breakers: list[BreakerState] = field(default_factory=list)  # this process's, per destination
+
+    @property
+    def breakers_open(self) -> list[BreakerState]:
+        return [b for b in self.breakers if b.state != "closed"]
 
 
 def _traffic(rows: list[tuple[str, str, str, int]]) -> list[Traffic]:

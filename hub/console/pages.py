@@ -65,6 +65,7 @@ def add_pages(app: FastAPI, console: Console) -> None:
             with hub.database.read() as session:
                 board = dashboard_view.dashboard(session, window)
             board.queues = queue_depths(hub, destinations(hub))
+            board.breakers = hub.courier.breakers.states()
             return board
 
         board = await run_in_threadpool(work)

@@ -22,7 +22,8 @@ def test_the_step_up_shows_on_the_dashboard_and_its_trace_explains_every_step(co
 
     board = operator.get("/console/").text
     assert "caf-national" in board and "referral-to-social-care" in board
-    assert "lcs" in board and "none configured" in board
+    assert "lcs" in board and "circuit breakers open" in board
+    assert "circuit breaker for lcs (this process)" in board and ">closed" in board
     trace = operator.get(f"/console/messages/{tracking_id}")
 
     assert trace.status_code == 200
