@@ -143,15 +143,17 @@ def main(argv: list[str] | None = None) -> int:
                             f"{', '.join(f'{n:,}' for n in plan.history_sizes)} messages, workers "
                             f"{', '.join(map(str, plan.worker_counts))}); a smoke test, not figures "
                             "to quote[/]")
-    results = [suite.run(backend, plan, set(args.only)) for backend in backends]
-    show(results)
-    report = {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-              "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
-              "machine": {**machine, "load_average_after": describe()["load_average_1_5_15"]},
-              "seconds": round(time.perf_counter() - started, 1), "results": results}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"bench-{'quick-' if plan.quick else ''}{args.backend}.json"
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    results: list[dict[str, Any]] = []
+    for backend in backends:
+        results.append(suite.run(backend, plan, set(args.only)))
+        show(results[-1:])
+        report = {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                  "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+                  "machine": {**machine, "load_average_after": describe()["load_average_1_5_15"]},
+                  "seconds": round(time.perf_counter() - started, 1), "results": results}
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n")  # each backend as it ends
     suite.console.print(f"{report['seconds']} s; results written to {out}")
     ok = all(complete(result) for result in results)
     if not ok:
