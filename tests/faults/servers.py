@@ -78,12 +78,15 @@ def other_test_runs() -> list[int]:
     return others
 
 
-def wait_for_other_runs(limit: float = 240) -> None:
-    """The servers are shared with anything else testing on this machine: let other test runs
-    finish first (bounded; CI runs one suite at a time and never waits)."""
+def alone_on_the_servers(limit: float = 240) -> bool:
+    """The servers are shared with anything else testing on this machine: wait (bounded) for
+    other test runs to finish. False if some are still running (CI runs one suite at a time)."""
     deadline = time.monotonic() + limit
-    while other_test_runs() and time.monotonic() < deadline:
+    while other_test_runs():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(2)
+    return True
 
 
 def outage(stop, start, down_seconds: float) -> float:  # type: ignore[no-untyped-def]
