@@ -18,6 +18,7 @@ from hub.cli_dead_letters import app as dead_letters_app
 from hub.cli_directory import app as directory_app
 from hub.cli_identity import app as identity_app
 from hub.cli_mappings import app as mappings_app
+from hub.cli_migrate import app as migrate_app
 from hub.registry import RegistryError, all_systems, register
 from hub.settings import Settings
 
@@ -41,6 +42,7 @@ app.add_typer(dead_letters_app, name="deadletters")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(console_app, name="console")
 app.add_typer(directory_app, name="directory")
+app.add_typer(migrate_app, name="migrate")
 app.command("disclosures")(disclosures_command)
 console = Console()
 

@@ -174,3 +174,15 @@ class CafSystemSimulator:
             f"{hub_url}/v1/systems/{system_id}/messages", content=body, timeout=30,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
         )
+
+
+def imported_episodes(simulator: CafSystemSimulator) -> list[str]:
+    """Every episode this CAF system imported from a migration batch, once per time it imported
+    it (a batch repeated under the same idempotency key is applied once, so it is counted once)."""
+    episodes: list[str] = []
+    for document in simulator.documents("episodeImport"):
+        for transfer in document.iterfind(f"{{{NS}}}episodeTransfer"):
+            episode_id = _find(transfer, "c:episode/@id")
+            if episode_id is not None:
+                episodes.append(episode_id)
+    return episodes
