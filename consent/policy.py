@@ -106,6 +106,12 @@ RULES: tuple[Rule, ...] = (
          statute=REFERRER_FEEDBACK_BASIS, guarded=CLOSURE_SUMMARY),
     Rule("episode-transferred", "caf_system", Purpose.EPISODE_TRANSFER, ("episode",),
          needs=ConsentPurpose.CAF_ASSESSMENT),
+    # the transfer's outcome: the sender closes its copy (moved out of area) on the receiver's
+    # acceptance, or is told why the receiver refused it; both under the consent to the CAF
+    Rule("episode-transfer-answered", "caf_system", Purpose.EPISODE_TRANSFER, ("accepted",),
+         needs=ConsentPurpose.CAF_ASSESSMENT),
+    Rule("caf-episode-closed", "caf_system", Purpose.EPISODE_TRANSFER, ("reason",),
+         needs=ConsentPurpose.CAF_ASSESSMENT),
     # step-up, on the CAF side: the CAF system holds the episode under the consent to the CAF,
     # and is told what social care's joining changes in it (the flow sends these only once the
     # referral itself is permitted)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 import httpx
 from lxml import etree
 
+from adapters.registry import Adapters
+from hub.canonical.events import CanonicalEvent
+from mappings.registry import MappingRegistry
 from simulators.peer import PeerState, peer_app
 
 NS = "urn:childrens-hub:caf:1"
@@ -186,3 +190,19 @@ def imported_episodes(simulator: CafSystemSimulator) -> list[str]:
             if episode_id is not None:
                 episodes.append(episode_id)
     return episodes
+
+
+def written(profile: str, event: CanonicalEvent, message_id: str | None = None) -> bytes:
+    """A CAF system's message of the ``standard`` or ``local`` profile, written by its mapping spec
+    (a sender's transfer request, a receiver's answer), as that system would send it."""
+    rendered = _base_adapters().render(
+        "caf_system", profile, event.event_type, event.model_dump(mode="json"),
+        header={"message_id": message_id or str(uuid.uuid4()),
+                "sent_at": datetime.now(UTC).replace(microsecond=0).isoformat()},
+    )
+    return rendered.body
+
+
+@cache
+def _base_adapters() -> Adapters:
+    return Adapters(MappingRegistry())

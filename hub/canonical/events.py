@@ -104,6 +104,20 @@ class EpisodeTransferred(Canonical):
     to_authority: str = categorised(C.INVOLVEMENT)
 
 
+class EpisodeTransferAnswered(Canonical):
+    """The receiving authority's CAF system accepted a transferred episode (with the lead
+    professional and involvements as it now records them) or rejected it, saying why."""
+
+    event_type: Literal["episode-transfer-answered"] = _type("episode-transfer-answered")
+    child: Child = categorised(C.IDENTITY)
+    episode_id: str = categorised(C.INVOLVEMENT)
+    accepted: bool = categorised(C.INVOLVEMENT)
+    reason: str | None = categorised(C.INVOLVEMENT, None)
+    lead_professional: Practitioner | None = categorised(C.INVOLVEMENT, None)
+    involvements: list[Involvement] = categorised(C.INVOLVEMENT, default_factory=list)
+    answered_on: date = categorised(C.INVOLVEMENT)
+
+
 class InvolvementChanged(Canonical):
     """An involvement with a child started or ended (any registered system)."""
 
@@ -196,14 +210,14 @@ EVENT_CLASSES: tuple[type[Canonical], ...] = (
     LeadProfessionalChanged, CafEpisodeRecorded, ReferralToSocialCare, TacMemberAdded,
     ResponsibilityTransferred, CafEpisodeClosed, StepDownRequested, EpisodeTransferred,
     InvolvementChanged, CafIndicatorChanged, CaseAllocated, ReferralDecided, CaseClosed,
-    PartnerReferral, ReferralAcknowledged, CaseClosureNotice,
+    PartnerReferral, ReferralAcknowledged, CaseClosureNotice, EpisodeTransferAnswered,
 )
 
 CanonicalEvent = Annotated[
     LeadProfessionalChanged | CafEpisodeRecorded | ReferralToSocialCare | TacMemberAdded
     | ResponsibilityTransferred | CafEpisodeClosed | StepDownRequested | EpisodeTransferred
     | InvolvementChanged | CafIndicatorChanged | CaseAllocated | ReferralDecided | CaseClosed
-    | PartnerReferral | ReferralAcknowledged | CaseClosureNotice,
+    | PartnerReferral | ReferralAcknowledged | CaseClosureNotice | EpisodeTransferAnswered,
     Field(discriminator="event_type"),
 ]
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from hub.flows.context import FlowContext, Outgoing
 from hub.flows.directory_sync import caf_recorded, involvement_changed
+from hub.flows.episode_transfer import transfer_answered, transfer_requested
 from hub.flows.lead_professional import lead_professional_agreed
 from hub.flows.referral_outcome import case_allocated, referral_decided
 from hub.flows.step_down import case_closed, episode_closed
@@ -25,6 +26,8 @@ FLOWS: dict[str, Flow] = {
     "case-closed": case_closed,
     "involvement-changed": involvement_changed,
     "caf-episode-closed": episode_closed,
+    "episode-transferred": transfer_requested,
+    "episode-transfer-answered": transfer_answered,
 }
 
 __all__ = ["FLOWS", "Flow", "FlowContext", "Outgoing"]
