@@ -12,7 +12,8 @@ Resumable: every episode's outcome is recorded under (export id, episode id). A 
 recorded as ``sending`` before it goes, under an idempotency key the national system honours,
 so a run killed at any point re-sends exactly the batch it was sending and imports nothing twice.
 For each imported episode the directory is updated (the CAF indicator and the lead
-professional) through the directory sync, as the national system's own recorded episode.
+professional) through the directory sync, as the national system's own recorded episode: the
+updates are queued in the outbox with the batch's outcome, and a running worker sends them on.
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ class Migration:
         self.effective = effective
         self.report = Report(export_id, dry_run)
         self.seen: set[str] = set()
+        self.position = 0
+        self.directory_updates = 0
 
     @staticmethod
     def _system(session: Session, system_id: str) -> ConnectedSystem:
@@ -177,56 +180,81 @@ class Migration:
     def run(self, records: Iterator[bytes]) -> Report:
         if not self.dry_run:
             self.resend_unfinished()
-        batch: list[Planned] = []
-        for position, raw in enumerate(records):
-            planned = self.episode(position, raw)
-            if planned is not None:
-                batch.append(planned)
-            if len(batch) >= self.batch_size:
-                self.send(batch)
-                batch = []
-        if batch:
-            self.send(batch)
+        chunk: list[bytes] = []
+        for raw in records:
+            chunk.append(raw)
+            if len(chunk) >= self.batch_size:
+                self.batch(chunk)
+                chunk = []
+        if chunk:
+            self.batch(chunk)
         return self.report
 
-    def episode(self, position: int, raw: bytes) -> Planned | None:
-        """Read, check and plan one episode; held back (or skipped as done) when it cannot go."""
+    def batch(self, chunk: list[bytes]) -> None:
+        """Check a batch of episodes in one transaction, recording the held ones and the ones about
+        to be sent together; then import the batch. A dry run rolls the transaction back."""
+        read = [self.read(raw) for raw in chunk]
+        batch_id = new_id()
+        with self.hub.database.transaction() as session:
+            planned = [p for p in (self.episode(session, item) for item in read) if p is not None]
+            if self.dry_run:
+                session.rollback()
+                for item in planned:
+                    self.report.add(item.episode_id, "would-import")
+                return
+            self.sending(session, batch_id, planned)
+        if planned:
+            self.deliver(batch_id, planned)
+
+    def read(self, raw: bytes) -> tuple[str, Envelope | str, bytes]:
+        """(episode id, the episode as a canonical envelope) or (episode id, why it is invalid)."""
+        self.position += 1
         try:
             document = etree.fromstring(raw)
             received = self.adapter.read(Identified(MESSAGE_TYPE, document, self.effective),
                                          self.source.system_id)
         except InputRejected as rejection:
-            episode_id = _reference(raw) or f"record-{position + 1}"
-            return self.hold_invalid(episode_id, f"{rejection.rule} at {rejection.field}: {rejection.detail}")
+            return (_reference(raw) or f"record-{self.position}",
+                    f"{rejection.rule} at {rejection.field}: {rejection.detail}", raw)
         except ValueError as error:
-            episode_id = _reference(raw) or f"record-{position + 1}"
-            return self.hold_invalid(episode_id, f"canonical.value: {type(error).__name__}")
+            return (_reference(raw) or f"record-{self.position}",
+                    f"canonical.value: {type(error).__name__}", raw)
         event = received.event
         assert isinstance(event, EpisodeTransferred)
         episode_id = event.episode.episode_id
-        if episode_id in self.seen:
-            self.report.add(episode_id, "duplicate", "", "the episode appears again in the export")
-            return None
-        self.seen.add(episode_id)
-        envelope = Envelope(
+        return episode_id, Envelope(
             correlation_id=new_id(), source_system=self.source.system_id,
             source_message_id=f"migration:{self.export_id}:{episode_id}", message_type=MESSAGE_TYPE,
             message_version=received.message_version, occurred_at=received.occurred_at,
             purpose=Purpose.EPISODE_TRANSFER, payload=event, provenance=received.provenance,
-        )
-        with self.hub.database.transaction() as session:
-            done = session.get(MigrationEpisode, (self.export_id, episode_id))
-            if done is not None and not (done.outcome == HELD and done.reason == INVALID):
-                self.report.add(episode_id, f"already-{done.outcome}", done.reason or "",
-                                "recorded by an earlier run")
-                return None
-            if done is not None:  # held as invalid before, and readable now: corrected and exported again
-                session.delete(done)
-                session.flush()
-            planned = self.check(session, envelope, raw)
-            if self.dry_run:
-                session.rollback()
-        return planned
+        ), raw
+
+    def episode(self, session: Session, item: tuple[str, Envelope | str, bytes]) -> Planned | None:
+        """One episode: a duplicate, or done by an earlier run, is skipped; an invalid one held."""
+        episode_id, read, raw = item
+        if episode_id in self.seen:
+            self.report.add(episode_id, "duplicate", "", "the episode appears again in the export")
+            return None
+        self.seen.add(episode_id)
+        done = session.get(MigrationEpisode, (self.export_id, episode_id))
+        if done is not None and not (done.outcome == HELD and done.reason == INVALID):
+            self.report.add(episode_id, f"already-{done.outcome}", done.reason or "",
+                            "recorded by an earlier run")
+            return None
+        if isinstance(read, str):
+            if done is None:
+                session.add(MigrationEpisode(
+                    export_id=self.export_id, episode_id=episode_id, outcome=HELD, reason=INVALID,
+                    detail=read[:2000], updated_at=utcnow(),
+                ))
+                record(session, "migration.held", "hub", None, export_id=self.export_id,
+                       episode_id=episode_id, reason=INVALID)
+            self.report.add(episode_id, HELD, INVALID, read)
+            return None
+        if done is not None:  # held as invalid before, and readable now: corrected and exported again
+            session.delete(done)
+            session.flush()
+        return self.check(session, read, raw)
 
     def check(self, session: Session, envelope: Envelope, raw: bytes) -> Planned | None:
         """Identity and consent; a permitted episode is rendered for the national system."""
@@ -292,48 +320,26 @@ class Migration:
         self.report.add(episode_id, HELD, reason, detail)
         return None
 
-    def hold_invalid(self, episode_id: str, detail: str) -> None:
-        """An episode the local profile cannot read: held with the rule and field, the record kept."""
-        if episode_id in self.seen:
-            self.report.add(episode_id, "duplicate", "", "the episode appears again in the export")
-            return None
-        self.seen.add(episode_id)
-        with self.hub.database.transaction() as session:
-            done = session.get(MigrationEpisode, (self.export_id, episode_id))
-            if done is not None:
-                self.report.add(episode_id, f"already-{done.outcome}", done.reason or "",
-                                "recorded by an earlier run")
-                return None
-            if not self.dry_run:
-                session.add(MigrationEpisode(
-                    export_id=self.export_id, episode_id=episode_id, outcome=HELD, reason=INVALID,
-                    detail=detail[:2000], updated_at=utcnow(),
-                ))
-                record(session, "migration.held", "hub", None, export_id=self.export_id,
-                       episode_id=episode_id, reason=INVALID)
-        self.report.add(episode_id, HELD, INVALID, detail)
-        return None
-
     # --- sending -------------------------------------------------------------------------------
 
     def send(self, batch: list[Planned]) -> None:
-        """Record the batch as sending, import it, then record it imported with its directory updates."""
-        if self.dry_run:
-            for planned in batch:
-                self.report.add(planned.episode_id, "would-import")
-            return
+        """Record a batch as sending, then import it (an episode released from review)."""
         batch_id = new_id()
         with self.hub.database.transaction() as session:
-            for planned in batch:
-                sealed = seal_json(self.hub.keyring, {
-                    "envelope": planned.envelope.model_dump(mode="json"), "body": planned.body,
-                }, f"migration:{self.export_id}:{planned.episode_id}")
-                session.add(MigrationEpisode(
-                    export_id=self.export_id, episode_id=planned.episode_id, outcome=SENDING,
-                    batch_id=batch_id, message_id=planned.message_id, updated_at=utcnow(),
-                    key_id=sealed.key_id, sealed=sealed.blob,
-                ))
+            self.sending(session, batch_id, batch)
         self.deliver(batch_id, batch)
+
+    def sending(self, session: Session, batch_id: str, batch: list[Planned]) -> None:
+        """The batch as it will go, kept sealed until answered, so a stopped run sends it again."""
+        for planned in batch:
+            sealed = seal_json(self.hub.keyring, {
+                "envelope": planned.envelope.model_dump(mode="json"), "body": planned.body,
+            }, f"migration:{self.export_id}:{planned.episode_id}")
+            session.add(MigrationEpisode(
+                export_id=self.export_id, episode_id=planned.episode_id, outcome=SENDING,
+                batch_id=batch_id, message_id=planned.message_id, updated_at=utcnow(),
+                key_id=sealed.key_id, sealed=sealed.blob,
+            ))
 
     def resend_unfinished(self) -> None:
         """Batches an earlier run recorded as sending but never saw answered: sent again, same key."""
@@ -383,7 +389,9 @@ class Migration:
                 if outcome == IMPORTED:
                     entries += directory_updates(self.hub, session, self.target, planned.envelope)
                 self.report.add(planned.episode_id, outcome, "", detail)
-        self.hub.relay.flush(entries)
+        # the directory updates wait in the outbox, committed with the outcome; the workers' outbox
+        # relay publishes them in its sweeps, so the import does not wait on the broker
+        self.directory_updates += len(entries)
 
 
 def import_document(batch_id: str, bodies: list[str]) -> bytes:
