@@ -129,6 +129,8 @@ def systems_add(
     endpoint: Annotated[str | None, typer.Option(help="Base URL the hub delivers to.")] = None,
     allow_in: Annotated[list[str] | None, typer.Option(help="Message type it may send (repeat).")] = None,
     allow_out: Annotated[list[str] | None, typer.Option(help="Message type it may receive (repeat).")] = None,
+    profile: Annotated[str, typer.Option(help="Its format's profile: standard, local (a local eCAF), "
+                                              "supplier-a, supplier-b, health-fhir.")] = "standard",
 ) -> None:
     """Register a connected system and print its bearer token (shown once, stored only hashed)."""
     hub = bootstrap(Settings(), migrate=True)
@@ -136,6 +138,7 @@ def systems_add(
         with hub.database.transaction() as session:
             registration = register(
                 session, system_id, name or system_id, kind, endpoint, allow_in, allow_out,
+                profile=profile,
             )
     except RegistryError as error:
         console.print(f"[red]error:[/] {error}")

@@ -90,3 +90,16 @@ def write_export(path: Path, kinds: list[str], adapters: Adapters | None = None)
             for element in records(adapters, kinds):
                 out.write(element)
     return path
+
+
+def main() -> None:
+    """``python -m simulators.local_caf_export EPISODES PATH``: every 10th episode unconsented."""
+    import sys
+
+    count, path = int(sys.argv[1]), Path(sys.argv[2])
+    write_export(path, ["unconsented" if n % 10 == 9 else "valid" for n in range(count)])
+    print(f"{count} episodes written to {path}")
+
+
+if __name__ == "__main__":
+    main()
