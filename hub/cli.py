@@ -94,10 +94,10 @@ def worker(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
     """Run the workers only: inbound processing, deliveries and the outbox relay (stop: Ctrl-C or SIGTERM)."""
     import signal
 
-    from hub.worker import Worker
+    from hub.worker import Worker, when_ready
 
     _logging(verbose)
-    hub = bootstrap(Settings())
+    hub = when_ready("the store", lambda: bootstrap(Settings()))
     running = Worker(hub)
     signal.signal(signal.SIGTERM, lambda *_: running.request_stop())
     try:

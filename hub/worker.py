@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import httpx
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import DBAPIError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from hub.bootstrap import Hub
 from hub.registry import all_systems
@@ -23,6 +27,24 @@ from queues.consumer import QueueConsumer
 log = logging.getLogger(__name__)
 
 DESTINATION_REFRESH_SECONDS = 5.0
+STARTUP_PATIENCE_SECONDS = 300.0
+T = TypeVar("T")
+
+
+def when_ready(what: str, action: Callable[[], T]) -> T:
+    """Run ``action``, trying again while the store or the broker is not answering (a worker
+    started during an outage waits for it instead of exiting)."""
+    for attempt in Retrying(
+        stop=stop_after_delay(STARTUP_PATIENCE_SECONDS),
+        wait=wait_random_exponential(multiplier=0.5, max=5),
+        retry=retry_if_exception_type((DBAPIError, BrokerError, OSError)),
+        before_sleep=lambda state: log.warning(
+            "%s: not answering (%s); trying again", what, type(state.outcome.exception()).__name__),
+        reraise=True,
+    ):
+        with attempt:
+            return action()
+    raise AssertionError("unreachable")  # Retrying either returns or raises
 
 
 class Worker:
@@ -34,7 +56,7 @@ class Worker:
         self.takeover = Takeover(hub.database, hub.relay, hub.settings.processing_lease)
 
     def start(self) -> None:
-        self.hub.broker.declare(["inbound", "deadletter"])
+        when_ready("the broker", lambda: self.hub.broker.declare(["inbound", "deadletter"]))
         self._start_consumer("inbound", self.hub.broker.topology.inbound(), self._on_inbound)
         self._spawn("outbox-relay", self._relay_loop)
         self._spawn("destinations", self._destination_loop)
