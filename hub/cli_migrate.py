@@ -103,11 +103,12 @@ def review_list(export_id: Annotated[str | None, typer.Argument(help="Only this 
 def review_release(
     export_id: Annotated[str, typer.Argument()], episode_id: Annotated[str, typer.Argument()],
     actor: Annotated[str, typer.Option(help="Who releases it (audited).")] = "cli",
+    target: Annotated[str, typer.Option("--to", help="The registered national CAF system.")] = "caf-national",
 ) -> None:
     """Check a held episode again (consent captured, identity matched) and import it if it may go."""
     hub = bootstrap(Settings())
     try:
-        outcome, why = release(hub, export_id, episode_id, actor)
+        outcome, why = release(hub, export_id, episode_id, actor, target)
     except MigrationError as error:
         console.print(f"[red]{error}")
         raise typer.Exit(1) from None

@@ -206,3 +206,8 @@ def written(profile: str, event: CanonicalEvent, message_id: str | None = None) 
 @cache
 def _base_adapters() -> Adapters:
     return Adapters(MappingRegistry())
+
+
+def simulated_app():  # type: ignore[no-untyped-def]
+    """A simulated CAF system to run on its own: ``uvicorn --factory simulators.caf_system:simulated_app``."""
+    return CafSystemSimulator().app
