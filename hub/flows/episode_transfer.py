@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, Text, select
+from sqlalchemy import DateTime, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.audit import record
@@ -153,7 +153,3 @@ def _request(ctx: FlowContext, request_id: str) -> EpisodeTransferred:
     assert isinstance(envelope.payload, EpisodeTransferred)
     return envelope.payload
 
-
-def transfers_of(session: Session, child_id: str) -> list[EpisodeTransfer]:
-    return list(session.execute(select(EpisodeTransfer).where(EpisodeTransfer.child_id == child_id)
-                                .order_by(EpisodeTransfer.updated_at)).scalars())
