@@ -55,9 +55,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
+        # A reading transaction sees one snapshot, so a message's status and its deliveries
+        # always agree (SQLite's WAL readers already do; PostgreSQL needs REPEATABLE READ).
+        reading = {READ_ONLY: True} if self.is_sqlite else \
+            {READ_ONLY: True, "isolation_level": "REPEATABLE READ"}
+        self._readers = sessionmaker(self.engine.execution_options(**reading), expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
