@@ -86,6 +86,12 @@ def explain(session: Session, register: ConsentRegister, decision_id: str) -> Ex
         select(ConsentRecord).where(ConsentRecord.consent_id.in_(refs))).scalars()] if refs else []
     gateways = [gateway_summary(row, register) for row in session.execute(
         select(LegalGatewayRecord).where(LegalGatewayRecord.gateway_id.in_(refs))).scalars()] if refs else []
+    return explanation_of(decision, context, consents, gateways)
+
+
+def explanation_of(decision: Any, context: Any, consents: list[Any], gateways: list[Any]) -> Explanation:
+    """A stored decision and its context (None for decisions stored without one) as an
+    explanation, with the summaries of the consents and gateways it rested on."""
     return Explanation(
         decision_id=decision.decision_id, message_id=decision.message_id,
         destination=decision.destination, outcome=decision.outcome,

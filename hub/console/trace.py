@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent.explain import Explanation, consent_summary, gateway_summary
-from consent.register import ConsentRegister, aware
+from consent.explain import Explanation, consent_summary, explanation_of, gateway_summary
+from consent.register import ConsentRegister
 from hub.console.tables import DeadLetterDiscard
 from hub.crypto import KeyRing
 from hub.processing import open_envelope
@@ -97,17 +97,9 @@ def _explanations(
     for decision in decisions:
         context = contexts.get(decision.decision_id)
         basis = list(context.basis_refs) if context else []
-        found[decision.message_id].append(Explanation(
-            decision_id=decision.decision_id, message_id=decision.message_id,
-            destination=decision.destination, outcome=decision.outcome,
-            stage=context.stage if context else None, purpose=context.purpose if context else None,
-            rule=context.rule if context else None, legal_basis=decision.legal_basis,
-            basis_kind=context.basis_kind if context else None, reason=decision.reason,
-            categories=list(context.categories) if context else [],
-            fields_shared=decision.fields_shared, fields_withheld=decision.fields_withheld,
-            checks=list(context.checks) if context else [], decided_at=aware(decision.decided_at),
-            consents=[consents[r] for r in basis if r in consents],
-            gateways=[gateways[r] for r in basis if r in gateways],
+        found[decision.message_id].append(explanation_of(
+            decision, context, [consents[r] for r in basis if r in consents],
+            [gateways[r] for r in basis if r in gateways],
         ))
     return found
 
