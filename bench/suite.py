@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from amqp.exceptions import ChannelError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
@@ -136,7 +137,10 @@ def accept(rig: ProcessRig, children: Children, plan: Plan) -> dict[str, Any]:
         ).scalars())
     with rig.hub.broker.connect() as connection:
         queue = rig.hub.broker.topology.inbound()
-        _, on_queue, _ = connection.default_channel.queue_declare(queue=queue.name, passive=True)
+        try:
+            _, on_queue, _ = connection.default_channel.queue_declare(queue=queue.name, passive=True)
+        except ChannelError:  # not declared yet on the broker: reported as unknown, not a crash
+            on_queue = None
     return {
         "messages": plan.accept, "clients": plan.clients, "accepted": accepted,
         "other_responses": dict(codes), "seconds": round(window, 3) if window else None,
