@@ -194,7 +194,6 @@ class Sharing:
             reason=decision.reason, fields_shared=decision.shared, fields_withheld=decision.withheld,
             decided_at=utcnow(),
         ))
-        session.flush()
 
     @staticmethod
     def _audit(

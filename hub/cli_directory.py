@@ -85,7 +85,7 @@ def resync(hub: Hub, child_ids: list[str] | None = None, actor: str = "operator"
                         result.in_flight += 1
                     if found is not None:
                         continue
-                    planned = hub.processor._plan(
+                    planned = hub.processor.plan_one(
                         session, entry.message_id, Outgoing(directory, state.envelope(entry)))
                     what = (child_id, entry.subject, entry.version, directory.system_id)
                     (result.sent if planned is not None else result.refused).append(what)

@@ -126,10 +126,7 @@ class Processor:
             else:
                 ctx = FlowContext(session, envelope, message_id, self.identity, self.settings,
                                   self.sharing.preview)
-                for outgoing in flow(ctx):
-                    entry = self._plan(session, message_id, outgoing)
-                    if entry is not None:
-                        entries.append(entry)
+                entries = self.plan(session, message_id, list(flow(ctx)))
                 row.status = "held" if ctx.held else "processed"
                 row.hold_reason = ctx.held
                 if ctx.held:
@@ -141,7 +138,23 @@ class Processor:
             time.perf_counter() - started)
         return row.status
 
-    def _plan(self, session: Session, message_id: str, outgoing: Outgoing) -> OutboxEntry | None:
+    def plan(self, session: Session, message_id: str, outgoing: list[Outgoing]) -> list[OutboxEntry]:
+        """Decide, render and plan the delivery of each of a flow's outgoing messages.
+
+        The flow's own writes go to the store first; the decisions, their contexts, the
+        deliveries and their outbox rows are then only added, and written together at commit,
+        a statement per table rather than a round of statements per destination."""
+        session.flush()
+        entries: list[OutboxEntry] = []
+        with session.no_autoflush:
+            for each in outgoing:
+                entry = self.plan_one(session, message_id, each)
+                if entry is not None:
+                    entries.append(entry)
+        return entries
+
+    def plan_one(self, session: Session, message_id: str, outgoing: Outgoing) -> OutboxEntry | None:
+        """Decide one disclosure; if permitted, render it and add its delivery and outbox row."""
         system = outgoing.destination
         stored = self.sharing.decide(session, message_id, system, outgoing.envelope, outgoing.recipients)
         decision, decision_id = stored.decision, stored.decision_id
@@ -171,7 +184,6 @@ class Processor:
             status="pending", attempts=0, created_at=utcnow(), key_id=sealed.key_id,
             payload_sealed=sealed.blob,
         ))
-        session.flush()
         return enqueue(session, delivery_key(system.system_id), {"delivery_id": delivery_id})
 
     def _unrenderable(
@@ -192,7 +204,6 @@ class Processor:
             last_error=reason, created_at=utcnow(), completed_at=utcnow(),
             key_id=sealed.key_id, payload_sealed=sealed.blob,
         ))
-        session.flush()
         dead_letter_id = new_id()
         session.add(DeadLetter(
             dead_letter_id=dead_letter_id, delivery_id=delivery_id, message_id=message_id,

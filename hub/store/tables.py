@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -125,6 +125,9 @@ class Delivery(Base):
     # the worker sending it holds it until lease_until; past that, another worker takes it over
     lease_until: Mapped[datetime | None] = when()
     leased_by: Mapped[str | None] = mapped_column(String(100))
+    # Never loaded ("raise"); declared so that the unit of work inserts a row after the row it
+    # refers to when both are written in one flush (otherwise it orders tables by class name).
+    decision: Mapped[Decision] = relationship(lazy="raise")
 
 
 class DeliveryAttempt(Base):
@@ -151,6 +154,9 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     dead_at: Mapped[datetime] = when()
+    # Never loaded ("raise"); declared so that the unit of work inserts a row after the row it
+    # refers to when both are written in one flush (otherwise it orders tables by class name).
+    delivery: Mapped[Delivery] = relationship(lazy="raise")
 
 
 class QuarantinedMessage(Base):
@@ -278,6 +284,8 @@ class DecisionContext(Base):
     recipients: Mapped[list[dict]] = mapped_column(JSON)
     key_id: Mapped[str | None] = mapped_column(String(64))
     envelope_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # never loaded; tells the unit of work to insert the decision first (see Delivery.decision)
+    decision: Mapped[Decision] = relationship(lazy="raise")
 
 
 class HubSecret(Base):
