@@ -366,6 +366,16 @@ class ConsentRegister:
         giver = self._giver(statement, child)
         if isinstance(giver, str):
             result.skipped.append(giver)
+        given_at = statement.given_at or envelope.occurred_at
+        sources = {
+            purpose: _statement_source(envelope.source_system, episode.episode_id, purpose,
+                                       statement, given_at)
+            for purpose in ConsentPurpose if purpose.value in statement.purposes
+        }
+        registered = dict(session.execute(
+            select(ConsentRecord.source, ConsentRecord.consent_id)
+            .where(ConsentRecord.source.in_(list(sources.values())))
+        ).all()) if sources and not isinstance(giver, str) else {}
         for purpose_text in statement.purposes:
             if isinstance(giver, str):
                 break
@@ -378,11 +388,8 @@ class ConsentRegister:
             if not scope:
                 result.skipped.append(f"{purpose.value} names no agency")
                 continue
-            given_at = statement.given_at or envelope.occurred_at
-            source = _statement_source(envelope.source_system, episode.episode_id, purpose, statement,
-                                       given_at)
-            known = session.execute(select(ConsentRecord.consent_id).where(
-                ConsentRecord.source == source)).scalar_one_or_none()
+            source = sources[purpose]
+            known = registered.get(source)
             if known is not None:
                 # the same statement, from a record of the child naming other identifiers:
                 # the consent is the child's, so it answers to those identifiers too
@@ -403,6 +410,7 @@ class ConsentRegister:
             except RegisterError as error:
                 result.skipped.append(f"{purpose.value}: {error}")
                 continue
+            registered[source] = row.consent_id
             result.recorded.append(row.consent_id)
         if result.skipped:
             record(session, "consent.not-registered", envelope.source_system, envelope.message_id,

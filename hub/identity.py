@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from consent.subjects import SubjectKeys, normalise
@@ -94,10 +94,12 @@ class IdentityResolver:
             return Resolution("identified", "matched on a strong identifier", child_id)
 
         full, partial = self.demographic_keys(child)
-        exact = [] if full is None else sorted({row.child_id for row in session.execute(
-            select(ChildDemographic).where(ChildDemographic.full_key == full)).scalars()})
-        near = [] if partial is None else sorted({row.child_id for row in session.execute(
-            select(ChildDemographic).where(ChildDemographic.partial_key == partial)).scalars()})
+        wanted = [column == key for column, key in ((ChildDemographic.full_key, full),
+                                                    (ChildDemographic.partial_key, partial)) if key]
+        found = session.execute(select(ChildDemographic).where(or_(*wanted))).scalars().all() \
+            if wanted else []
+        exact = sorted({row.child_id for row in found if full is not None and row.full_key == full})
+        near = sorted({row.child_id for row in found if partial is not None and row.partial_key == partial})
         if len(exact) == 1:
             child_id = exact[0]
             conflict = self._conflicting_scheme(session, child_id, links, {})
@@ -146,7 +148,7 @@ class IdentityResolver:
                 session.add(ChildLink(link_key=key, child_id=child_id, scheme=scheme,
                                       source_system=system, basis=basis, linked_at=utcnow()))
         full, partial = self.demographic_keys(child)
-        if full and partial and session.get(ChildDemographic, (child_id, full)) is None:
+        if full and partial and (basis == "new" or session.get(ChildDemographic, (child_id, full)) is None):
             session.add(ChildDemographic(child_id=child_id, full_key=full, partial_key=partial))
         if child.shielded:
             session.get(ChildRecord, child_id).shielded = True

@@ -64,6 +64,7 @@ def register(
         endpoint_url=endpoint_url.rstrip("/") if endpoint_url else None, registered_at=utcnow(),
     )
     session.add(system)
+    session.info.pop(SYSTEMS_READ, None)
     record(session, "system.registered", actor, system=system_id, kind=kind, profile=profile)
     return Registration(system=system, token=token)
 
@@ -78,9 +79,16 @@ def authenticate(session: Session, token: str) -> ConnectedSystem | None:
     return None
 
 
+SYSTEMS_READ = "registry.systems"
+
+
 def receivers(session: Session, message_type: str) -> list[ConnectedSystem]:
-    systems = session.execute(select(ConnectedSystem).order_by(ConnectedSystem.system_id))
-    return [s for s in systems.scalars() if message_type in s.allowed_out]
+    """The systems that receive ``message_type``, read once per transaction: a message's flow
+    asks for several message types, and the registry does not change under one transaction."""
+    systems = session.info.get(SYSTEMS_READ)
+    if systems is None:
+        systems = session.info[SYSTEMS_READ] = all_systems(session)
+    return [s for s in systems if message_type in s.allowed_out]
 
 
 def all_systems(session: Session) -> list[ConnectedSystem]:
