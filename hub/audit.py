@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.canonical import utcnow
@@ -86,23 +86,30 @@ def _chain_pending(session: Session) -> None:
     if not pending:
         return
     head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.chain == CHAIN).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(chain=CHAIN, last_seq=0, last_hash=GENESIS)
-        session.add(head)
-    seq, last_hash = head.last_seq, head.last_hash
+        select(AuditChainHead.last_seq, AuditChainHead.last_hash)
+        .where(AuditChainHead.chain == CHAIN).with_for_update()
+    ).one_or_none()
+    seq, last_hash = head if head is not None else (0, GENESIS)
+    entries, subjects = [], []
     for item in pending:
         seq += 1
         digest = _entry_hash(last_hash, seq, item.recorded_at, item.action, item.actor,
                              item.message_id, item.detail)
-        session.add(AuditEntry(
+        entries.append(dict(
             seq=seq, recorded_at=item.recorded_at, action=item.action, actor=item.actor,
             message_id=item.message_id, detail=item.detail, prev_hash=last_hash, entry_hash=digest,
         ))
-        session.add_all(AuditSubject(seq=seq, subject_key=subject) for subject in item.subjects)
+        subjects.extend(dict(seq=seq, subject_key=subject) for subject in item.subjects)
         last_hash = digest
-    head.last_seq, head.last_hash = seq, last_hash
+    # written as statements, not through the unit of work: one insert per table, at commit
+    session.execute(insert(AuditEntry), entries)
+    if subjects:
+        session.execute(insert(AuditSubject), subjects)
+    if head is None:
+        session.execute(insert(AuditChainHead).values(chain=CHAIN, last_seq=seq, last_hash=last_hash))
+    else:
+        session.execute(update(AuditChainHead).where(AuditChainHead.chain == CHAIN)
+                        .values(last_seq=seq, last_hash=last_hash))
 
 
 @event.listens_for(Session, "after_rollback")
