@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -62,6 +63,16 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append((label, f"{value:,} {unit}{note}" if value is not None else "-",
                     f"{top:,.0f} ({bound})", share, target(kind)))
 
+    def cpu_row(label: str, cpu: dict[str, float] | None, measured: float | None) -> None:
+        """Where the CPU went per unit, and the rate the machine's cores allow at that cost."""
+        if not cpu or not cpu["total"]:
+            return
+        parts = " + ".join(f"{part} {ms:g}" for part, ms in cpu.items() if part != "total" and ms)
+        cores = result.get("cpus") or os.cpu_count() or 1
+        top = cores * 1000 / cpu["total"]
+        out.append((label, f"{cpu['total']:g} ms ({parts})", f"{top:,.0f} ({cores} cores / CPU)",
+                    f"{measured / top:.0%}" if measured else "-", ""))
+
     if "accept" in result:
         a = result["accept"]
         add(f"accept, {a['clients']} HTTP clients (202, inbox + queue)", "accept", a["per_s"], "msg/s",
@@ -77,9 +88,11 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append((f"  latency at {half['offered_rate_per_s']} ref/s: receipt → last delivery",
                     f"p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms", "", "",
                     "p99 < 250 ms" if servers else ""))
+        cpu_row("  CPU per referral", top.get("cpu_ms_per_referral"), top["referrals_per_s"])
     if "directory" in result:
         d = result["directory"]
         add("directory sync updates (lead professional, involvement)", "directory", d["per_s"], "upd/s")
+        cpu_row("  CPU per update", d.get("cpu_ms_per_update"), d["per_s"])
     for count, figures in result.get("workers", {}).items():
         add(f"step-up, {count} worker process{'es' if count != '1' else ''}", "step-up",
             figures["referrals_per_s"], "ref/s")

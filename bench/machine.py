@@ -70,3 +70,34 @@ def peak_rss_mib(pid: int) -> dict[str, float | None]:
     except OSError:
         pass
     return figures
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# the processes of the store and broker servers on this machine, by command name
+SERVER_PROCESSES = {"store": ("postgres",), "broker": ("beam.smp", "erl_child_setup", "epmd")}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by every process of the local store and broker servers (zero for a
+    server that is not running here, as with the embedded default)."""
+    totals = dict.fromkeys(SERVER_PROCESSES, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        for server, names in SERVER_PROCESSES.items():
+            if name in names:
+                totals[server] += cpu_seconds(int(entry.name)) or 0.0
+    return totals

@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select
 
 from bench import history, raw
-from bench.machine import broker_version, database_version, peak_rss_mib
+from bench.machine import broker_version, cpu_seconds, database_version, peak_rss_mib, server_cpu_seconds
 from bench.rig import ProcessRig, process_rig
 from bench.step_up import (
     DIRECTORY,
@@ -121,6 +121,24 @@ def memory(rig: ProcessRig, into: dict[str, Any]) -> None:
             into[key] = value
 
 
+def cpu_snapshot(rig: ProcessRig) -> dict[str, float]:
+    """CPU seconds used so far by each part of the run: the API, the workers, the store and
+    broker servers, and this process (the simulated systems and the HTTP clients)."""
+    return {
+        "api": (cpu_seconds(rig.api.pid) or 0.0) if rig.api else 0.0,
+        "workers": sum(cpu_seconds(worker.pid) or 0.0 for worker in rig.workers),
+        **server_cpu_seconds(),
+        "simulators and clients": time.process_time(),
+    }
+
+
+def cpu_per_unit(before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
+    """Milliseconds of CPU each part spent per unit of work between two snapshots, and in all."""
+    spent = {part: round((after[part] - before[part]) * 1000 / max(units, 1), 2) for part in before}
+    spent["total"] = round(sum(spent.values()), 2)
+    return spent
+
+
 def accept(rig: ProcessRig, children: Children, plan: Plan) -> dict[str, Any]:
     bodies = [children.referral("accept", n) for n in range(plan.accept)]
     phase = run_phase(rig, "accept (API only)", bodies, plan.clients, None, plan.timeout, plan.stall,
@@ -178,8 +196,12 @@ def drain(rig: ProcessRig, children: Children, plan: Plan, backlog: int) -> dict
 def step_up(rig: ProcessRig, children: Children, plan: Plan, label: str, referrals: int,
             rate: float | None = None) -> dict[str, Any]:
     bodies = [children.referral(label, n) for n in range(referrals)]
+    before = cpu_snapshot(rig)
     phase = run_phase(rig, label, bodies, plan.clients, rate, plan.timeout, plan.stall)
-    return summarise_phase(rig, phase, ids(children, label, referrals))
+    after = cpu_snapshot(rig)
+    figures = summarise_phase(rig, phase, ids(children, label, referrals))
+    figures["cpu_ms_per_referral"] = cpu_per_unit(before, after, referrals)
+    return figures
 
 
 def warm(rig: ProcessRig, children: Children, label: str) -> None:
@@ -189,8 +211,10 @@ def warm(rig: ProcessRig, children: Children, label: str) -> None:
 
 def directory(rig: ProcessRig, children: Children, plan: Plan) -> dict[str, Any]:
     bodies = [children.update("directory", n) for n in range(plan.directory_updates)]
+    before = cpu_snapshot(rig)
     phase: Phase = run_phase(rig, "directory", bodies, plan.clients, None, plan.timeout, plan.stall,
                              owed=DIRECTORY_OWED)
+    cpu = cpu_per_unit(before, cpu_snapshot(rig), plan.directory_updates)
     elapsed = (phase.all_delivered_at or time.perf_counter()) - phase.started
     message_ids = ids(children, "directory", plan.directory_updates)
     with rig.hub.database.read() as session:
@@ -206,7 +230,7 @@ def directory(rig: ProcessRig, children: Children, plan: Plan) -> dict[str, Any]
         "delivered": phase.delivered, "complete": phase.all_delivered_at is not None,
         "seconds": round(elapsed, 3), "per_s": round(phase.delivered / elapsed, 1),
         "inbox_status": dict(Counter(status for status, _, _ in rows)),
-        "latency_ms": spread_ms(latency),
+        "latency_ms": spread_ms(latency), "cpu_ms_per_update": cpu,
     }
 
 
