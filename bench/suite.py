@@ -127,7 +127,8 @@ def cpu_snapshot(rig: ProcessRig) -> dict[str, float]:
     return {
         "api": (cpu_seconds(rig.api.pid) or 0.0) if rig.api else 0.0,
         "workers": sum(cpu_seconds(worker.pid) or 0.0 for worker in rig.workers),
-        **server_cpu_seconds(),
+        # the embedded store and broker work inside the API and the workers
+        **(server_cpu_seconds() if rig.backend == "servers" else {}),
         "simulators and clients": time.process_time(),
     }
 

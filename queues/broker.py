@@ -6,10 +6,22 @@ import sqlite3
 from pathlib import Path
 
 from kombu import Connection
+from kombu.transport import sqlalchemy
 
 from queues.topology import Topology
 
 EMBEDDED_PREFIX = "sqla+sqlite:///"
+# How often an idle consumer of the embedded broker looks for new messages (kombu's default is
+# once a second, which put up to a second on every hop of a message through the hub). A
+# consumer with messages waiting takes them without pausing; polling is only the idle cost.
+EMBEDDED_POLL_SECONDS = 0.05
+
+
+class EmbeddedTransport(sqlalchemy.Transport):
+    """kombu's SQLAlchemy transport, polling as often as the hub needs. (It hands every
+    transport option to ``create_engine``, so the interval cannot be passed as one.)"""
+
+    polling_interval = EMBEDDED_POLL_SECONDS
 
 
 class Broker:
@@ -25,7 +37,10 @@ class Broker:
             options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
         else:
             options = {"confirm_publish": True}
-        return Connection(self.url, transport_options=options, heartbeat=0 if self.embedded else 30)
+        if self.embedded:
+            return Connection(self.url.removeprefix("sqla+"), transport=EmbeddedTransport,
+                              transport_options=options, heartbeat=0)
+        return Connection(self.url, transport_options=options, heartbeat=30)
 
     def declare(self, routing_keys: list[str]) -> None:
         with self.connect() as connection:
