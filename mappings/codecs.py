@@ -72,6 +72,14 @@ class Locator:
     attribute_suffix: str = ""
 
 
+REPEATED = object()  # in an element's index, a tag that more than one child element has
+_NO_REPEATS: dict[str, list[etree._Element]] = {}
+
+# an element's children: the child with each tag (``REPEATED`` where several have it), and the
+# children of each tag that repeats
+Index = tuple[dict[Any, Any], dict[Any, list[etree._Element]]]
+
+
 class XmlReader:
     """Reads one XML document for a parse: each element's children are indexed once, and each
     element's path is built from its parent's, so a rule's simple path (``p:a/p:b``, ``@attr``)
@@ -82,35 +90,56 @@ class XmlReader:
 
     def __init__(self, codec: XmlCodec, document: etree._Element):
         self.codec = codec
-        self._children: dict[etree._Element, dict[str, list[etree._Element]]] = {}
-        self._where: dict[etree._Element, str] = {document: describe(document)}
+        self.children: dict[etree._Element, Index] = {}
+        # each element's path, once known (a plan that reaches an element first says it)
+        self.paths: dict[etree._Element, str] = {document: describe(document)}
 
-    def kids(self, element: etree._Element) -> dict[str, list[etree._Element]]:
-        """The element's child elements by qualified tag, indexed on first use."""
-        kids = self._children.get(element)
-        if kids is None:
-            kids = {}
-            for child in element:
-                if isinstance(child.tag, str):
-                    kids.setdefault(child.tag, []).append(child)
-            self._children[element] = kids
-        return kids
+    def index(self, element: etree._Element) -> Index:
+        """The element's children by qualified tag, indexed on first use. Comments and
+        processing instructions are indexed too, under their tag (a function): no path names
+        them."""
+        found = self.children.get(element)
+        if found is None:
+            children = list(element)
+            tags = [child.tag for child in children]
+            firsts = dict(zip(tags, children, strict=True))
+            if len(firsts) == len(children):
+                found = self.children[element] = (firsts, _NO_REPEATS)
+                return found
+            repeats: dict[Any, list[etree._Element]] = {}
+            for tag, child in zip(tags, children, strict=True):
+                repeats.setdefault(tag, []).append(child)
+            for tag, group in list(repeats.items()):
+                if len(group) > 1:
+                    firsts[tag] = REPEATED
+                else:
+                    del repeats[tag]
+            found = self.children[element] = (firsts, repeats)
+        return found
+
+    def group(self, element: etree._Element, tag: str) -> list[etree._Element]:
+        """The element's children with the tag, in document order."""
+        firsts, repeats = self.index(element)
+        child = firsts.get(tag)
+        if child is None:
+            return []
+        return repeats[tag] if child is REPEATED else [child]
 
     def where(self, element: etree._Element) -> str:
-        found = self._where.get(element)
+        found = self.paths.get(element)
         if found is None:
             parent = element.getparent()
-            same = self.kids(parent)[element.tag]
+            firsts, repeats = self.index(parent)
             name = etree.QName(element).localname
-            if len(same) > 1:
-                name += f"[{same.index(element) + 1}]"
-            found = self._where[element] = f"{self.where(parent)}/{name}"
+            if firsts[element.tag] is REPEATED:
+                name += f"[{repeats[element.tag].index(element) + 1}]"
+            found = self.paths[element] = f"{self.where(parent)}/{name}"
         return found
 
     def _walk(self, context: etree._Element, steps: tuple[str, ...]) -> list[etree._Element]:
         nodes = [context]
         for tag in steps:
-            nodes = [child for node in nodes for child in self.kids(node).get(tag, ())]
+            nodes = [child for node in nodes for child in self.group(node, tag)]
             if not nodes:
                 break
         return nodes
@@ -145,18 +174,16 @@ class XmlReader:
             return (found.value, found.where) if found is not None else None
         node = context
         for tag in steps:
-            kids = self._children.get(node)
-            group = (kids if kids is not None else self.kids(node)).get(tag)
-            if group is None:
+            node = (self.children.get(node) or self.index(node))[0].get(tag)
+            if node is None:
                 return None
-            if len(group) > 1:
+            if node is REPEATED:
                 found = self._values(context, locator.path, first=True)
                 return (found[0].value, found[0].where) if found else None
-            node = group[0]
         value = node.text if locator.attribute is None else node.get(locator.attribute)
         if not value or not (value := value.strip()):
             return None
-        where = self._where.get(context)
+        where = self.paths.get(context)
         return value, (where if where is not None else self.where(context)) + locator.suffix
 
     def every(self, context: etree._Element, locator: Locator, base: str = "") -> list[tuple[Any, str]]:
@@ -177,24 +204,47 @@ class XmlReader:
             return [(f.value, f.where) for f in self.codec.items(context, locator.path)]
         return self._located(context, locator)
 
+    def reach(self, context: etree._Element, steps: tuple[str, ...]
+              ) -> list[tuple[etree._Element, tuple[int, ...]]]:
+        """Every element the steps reach from ``context``, in document order, with its position
+        among the siblings of its tag at each step (0 where the tag does not repeat)."""
+        found: list[tuple[etree._Element, tuple[int, ...]]] = [(context, ())]
+        children = self.children
+        for tag in steps:
+            reached = []
+            for node, positions in found:
+                firsts, repeats = children.get(node) or self.index(node)
+                child = firsts.get(tag)
+                if child is None:
+                    continue
+                if child is REPEATED:
+                    reached += [(child, (*positions, position))
+                                for position, child in enumerate(repeats[tag], 1)]
+                else:
+                    reached.append((child, (*positions, 0)))
+            found = reached
+            if not found:
+                break
+        return found
+
     def _located(self, context: etree._Element, locator: Locator) -> list[tuple[Any, str]]:
         """Every element the locator's steps reach from ``context``, with where each sits (a
         position where its tag repeats), remembered for the fields read inside it."""
-        where = self._where.get(context)
+        where = self.paths.get(context)
         found = [(context, where if where is not None else self.where(context))]
-        remember = self._where
+        remember = self.paths
         for tag, local in zip(locator.steps or (), locator.locals, strict=True):
             reached = []
             for node, node_where in found:
-                kids = self._children.get(node)
-                group = (kids if kids is not None else self.kids(node)).get(tag)
-                if not group:
+                firsts, repeats = self.children.get(node) or self.index(node)
+                child = firsts.get(tag)
+                if child is None:
                     continue
-                if len(group) == 1:
-                    remember[group[0]] = child_where = f"{node_where}/{local}"
-                    reached.append((group[0], child_where))
+                if child is not REPEATED:
+                    remember[child] = child_where = f"{node_where}/{local}"
+                    reached.append((child, child_where))
                     continue
-                for position, child in enumerate(group, 1):
+                for position, child in enumerate(repeats[tag], 1):
                     remember[child] = child_where = f"{node_where}/{local}[{position}]"
                     reached.append((child, child_where))
             found = reached
@@ -352,6 +402,8 @@ class XmlCodec:
 
 def describe(node: etree._Element) -> str:
     """``/episode/tacMembers/member[2]/name``: local names, with a position where it repeats."""
+    if node.getparent() is None and isinstance(node.tag, str):
+        return "/" + node.tag.rpartition("}")[2]
     tree = node.getroottree()
     root = etree.QName(tree.getroot()).localname
     relative = tree.getelementpath(node)

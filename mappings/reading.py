@@ -1,11 +1,13 @@
-"""Reading plans: a spec's inbound rules compiled once into steps that map a wire document to
-canonical data with the provenance of every field.
+"""Reading plans: a spec's inbound rules compiled once into levels of steps that map a wire
+document to canonical data with the provenance of every field.
 
 Compiling does, once per spec version, everything that does not depend on the message: paths
 split and namespace-qualified, code lists inverted, transforms bound to their options, canonical
-paths split, conditions made into tests, provenance constants fixed. A parse then runs one small
-function per rule. What each kind of rule means (a plain field, a repeated value, a repeated
-element with ``each``) is described on ``mappings.spec.Rule``.
+paths split, conditions made into tests, provenance records prepared (``mappings.provenance``). A
+level is the document, or one item of a repeated element: its plain XML fields are read in one
+walk of their elements (``mappings.walk``), then every other rule runs its own small step. What
+each kind of rule means (a plain field, a repeated value, a repeated element with ``each``) is
+described on ``mappings.spec.Rule``.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lxml import etree
-
 from hub.canonical import FieldSource as Provenance
 from mappings import paths
 from mappings.codecs import JsonCodec, Locator, XmlCodec
+from mappings.converting import Convert, to_canonical
 from mappings.paths import MISSING
+from mappings.provenance import DEFAULT, Marks, Place
 from mappings.results import MappingError, Parsed
 from mappings.spec import Condition, Rule
-from mappings.transforms import TransformError, transform
+from mappings.transforms import TransformError
+from mappings.walk import Apply, ElementWalk, PlainField, Step
 
 if TYPE_CHECKING:
     from mappings.engine import EffectiveSpec
@@ -37,12 +40,6 @@ class _Run:
 
     def __init__(self, reader: Any, provenance: dict[str, Provenance], system: str | None):
         self.reader, self.provenance, self.system = reader, provenance, system
-
-
-# (run, context element or object, its path in the document, canonical data so far, prefix)
-Step = Callable[[_Run, Any, str, dict[str, Any], str], None]
-# (run, value found or None, where it was found, canonical data so far, prefix)
-Apply = Callable[[_Run, Any, str, dict[str, Any], str], None]
 
 
 class _JsonReader:
@@ -64,19 +61,36 @@ class _JsonReader:
         return [(f.value, f.where) for f in self.codec.items(context, locator, base)]
 
 
+class Level:
+    """The rules of one level compiled: its plain XML fields read in one walk, then the steps
+    of its other rules, in rule order. ``marks`` holds the provenance the level can record."""
+
+    __slots__ = ("marks", "walk", "steps")
+
+    def __init__(self, marks: Marks, walk: ElementWalk | None, steps: list[Step]):
+        self.marks, self.walk, self.steps = marks, walk, steps
+
+    def read(self, run: _Run, context: Any, place: Place, out: dict[str, Any]) -> None:
+        if self.walk is not None:
+            self.walk(run, context, place, out)
+        for step in self.steps:
+            step(run, context, place.where, out, place.prefix)
+
+
 class ReadingPlan:
     """Parse documents of one effective spec: ``plan.parse(document, system)``."""
 
     def __init__(self, effective: EffectiveSpec):
         self.effective = effective
         codec = effective.codec
+        self._xml = isinstance(codec, XmlCodec)
         self._locate: Callable[[str], Locator | str] = (
             codec.locate if isinstance(codec, XmlCodec) else (lambda path: path)
         )
         header = effective.spec.header
         self._header = [(name, self._locate(path)) for name in HEADER_FIELDS
                         if (path := getattr(header, name))]
-        self._steps = self._compile(effective.spec.rules)
+        self._level = self._compile(effective.spec.rules)
 
     def parse(self, document: Any, system: str | None = None) -> Parsed:
         codec = self.effective.codec
@@ -88,19 +102,20 @@ class ReadingPlan:
                 result.header[name] = str(found[0])
                 result.header_paths[name] = found[1]
         run = _Run(reader, result.provenance, system)
-        data = result.data
-        for step in self._steps:
-            step(run, document, "", data, "")
+        place = self._level.marks.place(system, "", reader.where(document) if self._xml else "")
+        self._level.read(run, document, place, result.data)
         return result
 
     # -- compiling ---------------------------------------------------------------------------
 
-    def _compile(self, rules: list[Rule]) -> list[Step]:
+    def _compile(self, rules: list[Rule]) -> Level:
         rules = [rule for rule in rules if rule.direction != "outbound"]
+        marks = Marks(self.effective.spec.id, self.effective.version)
         plain = [rule for rule in rules if self._plain(rule)] if _order_free(rules) else []
-        steps = [self._elements(plain)] if plain else []
+        walk = ElementWalk([self._plain_field(rule) for rule in plain], marks) if plain else None
         batched = {id(rule) for rule in plain}
-        return steps + [self._compile_rule(rule) for rule in rules if id(rule) not in batched]
+        return Level(marks, walk, [self._compile_rule(rule) for rule in rules
+                                   if id(rule) not in batched])
 
     def _plain(self, rule: Rule) -> bool:
         """A field read by plain XML steps: it can join its level's walk of the elements."""
@@ -109,9 +124,19 @@ class ReadingPlan:
         locator = self._locate(rule.wire)
         return isinstance(locator, Locator) and locator.steps is not None
 
+    def _plain_field(self, rule: Rule) -> PlainField:
+        locator = self._locate(rule.wire)
+        assert isinstance(locator, Locator)
+        return PlainField(rule.id, rule.wire, tuple(rule.canonical_paths()), locator,
+                          self._converter(rule), rule.default, rule.required, self._apply(rule),
+                          self._field(rule))
+
     def _compile_rule(self, rule: Rule) -> Step:
         if rule.each is not None:
-            return self._each(rule)
+            locator = self._locate(rule.wire)
+            plain = isinstance(locator, Locator) and locator.steps is not None \
+                and locator.attribute is None
+            return self._each_element(rule) if plain else self._each(rule)
         if rule.repeated:
             return self._repeated(rule)
         return self._field(rule)
@@ -162,11 +187,14 @@ class ReadingPlan:
                     if required:
                         raise MappingError(rule_id, wire, "required but missing")
                     return
-                value, where = default, "(default)"
+                value, where = default, DEFAULT
             if when is not None and not when(out):
                 return
             if convert is not None:
-                value = convert(value, where)
+                try:
+                    value = convert(value)
+                except TransformError as problem:
+                    raise MappingError(rule_id, where, str(problem)) from None
             if single is not None:
                 if value == "" or value is None:
                     return
@@ -179,60 +207,6 @@ class ReadingPlan:
                 put(out, item)
                 run.provenance[prefix + target] = provenance(run.system, where)
         return apply
-
-    def _elements(self, rules: list[Rule]) -> Step:
-        """Plain XML fields of one level read in one walk of the elements they sit in: each
-        element on their paths is found once, however many fields it holds. Where a step meets a
-        repeated element the walk leaves those fields to their own rules (first value wins)."""
-        root = _Element("", "")
-        for rule in rules:
-            locator = self._locate(rule.wire)
-            assert isinstance(locator, Locator) and locator.steps is not None
-            node = root
-            for tag in locator.steps:
-                node = node.children.setdefault(tag, _Element(tag, "/" + etree.QName(tag).localname))
-            suffix = "" if locator.attribute is None else \
-                "/@" + etree.QName(locator.attribute).localname
-            apply = self._apply(rule)
-            if self._converter(rule) is None and rule.default is None and not rule.required \
-                    and len(rule.canonical_paths()) == 1:
-                target = rule.canonical_paths()[0]
-                node.plain.append((locator.attribute, suffix, target, paths.putter(target),
-                                   self._provenance(rule)))
-            else:
-                node.fields.append((locator.attribute, suffix, apply))
-            _below(root, locator.steps, self._field(rule), apply,
-                   needy=rule.required or rule.default is not None)
-
-        def visit(node: _Element, element: Any, where: str, run: _Run, context: Any, base: str,
-                  out: dict[str, Any], prefix: str) -> None:
-            for attribute, suffix, target, put, provenance in node.plain:
-                value = element.text if attribute is None else element.get(attribute)
-                if value and (value := value.strip()):
-                    put(out, value)
-                    run.provenance[prefix + target] = provenance(run.system, where + suffix)
-            for attribute, suffix, apply in node.fields:
-                value = element.text if attribute is None else element.get(attribute)
-                if value:
-                    value = value.strip() or None
-                apply(run, value, where + suffix, out, prefix)
-            if not node.children:
-                return
-            kids = run.reader.kids(element)
-            for tag, child in node.children.items():
-                group = kids.get(tag)
-                if group is None:
-                    for apply in child.needy:
-                        apply(run, None, "", out, prefix)
-                elif len(group) > 1:
-                    for fallback in child.fallbacks:
-                        fallback(run, context, base, out, prefix)
-                else:
-                    visit(child, group[0], where + child.suffix, run, context, base, out, prefix)
-
-        def step(run: _Run, context: Any, base: str, out: dict[str, Any], prefix: str) -> None:
-            visit(root, context, run.reader.where(context), run, context, base, out, prefix)
-        return step
 
     def _repeated(self, rule: Rule) -> Step:
         locator, wire, rule_id, canonical = self._locate(rule.wire), rule.wire, rule.id, rule.canonical
@@ -250,87 +224,100 @@ class ReadingPlan:
                 return
             if when is not None and not when(out):
                 return
-            put(out, [convert(value, where) if convert is not None else value
-                      for value, where in every])
+            values = []
+            for value, where in every:
+                try:
+                    values.append(value if convert is None else convert(value))
+                except TransformError as problem:
+                    raise MappingError(rule_id, where, str(problem)) from None
+            put(out, values)
             for index, (_value, where) in enumerate(every):
                 run.provenance[f"{prefix}{canonical}[{index}]"] = provenance(run.system, where)
         return step
 
     def _each(self, rule: Rule) -> Step:
+        """A repeated element found by XPath (XML) or a dotted path (JSON): each item's place is
+        named by its paths."""
         locator, canonical = self._locate(rule.wire), rule.canonical
         assert isinstance(canonical, str) and rule.each is not None
-        nested = self._compile(rule.each)
+        level = self._compile(rule.each)
         gather, put = paths.getter(canonical), paths.putter(canonical)
-        provenance = self._provenance(rule)
-        selected = None
-        if rule.select is not None and rule.select.equals is not None:
-            selected = (rule.select.canonical, paths.getter(rule.select.canonical),
-                        paths.putter(rule.select.canonical), rule.select.equals)
+        select = self._select(rule, level.marks)
 
         def step(run: _Run, context: Any, base: str, out: dict[str, Any], prefix: str) -> None:
             gathered = gather(out)
             items = [] if gathered is MISSING else list(gathered)
             for node, node_where in run.reader.elements(context, locator, base):
                 item: dict[str, Any] = {}
-                item_prefix = f"{prefix}{canonical}[{len(items)}]."
-                for inner in nested:
-                    inner(run, node, node_where, item, item_prefix)
-                if selected is not None and selected[1](item) is MISSING:
-                    selected[2](item, selected[3])
-                    run.provenance[item_prefix + selected[0]] = provenance(run.system, node_where)
+                place = level.marks.place(run.system, f"{prefix}{canonical}[{len(items)}].",
+                                          node_where)
+                level.read(run, node, place, item)
+                if select is not None:
+                    select(run, item, place)
                 items.append(item)
             if items:
                 put(out, items)
         return step
 
-    def _converter(self, rule: Rule) -> Callable[[Any, str], Any] | None:
-        """Wire value to canonical: the code list read backwards, then the transform."""
-        if not rule.code_list and not rule.transform:
+    def _each_element(self, rule: Rule) -> Step:
+        """A repeated element found by plain XML steps: each item's place is named by its
+        position, and its paths are made only the first time a message has an item there."""
+        locator, canonical = self._locate(rule.wire), rule.canonical
+        assert isinstance(locator, Locator) and locator.steps is not None
+        assert isinstance(canonical, str) and rule.each is not None
+        steps, locals_ = locator.steps, locator.locals
+        level = self._compile(rule.each)
+        marks = level.marks
+        gather, put = paths.getter(canonical), paths.putter(canonical)
+        select = self._select(rule, marks)
+
+        def step(run: _Run, context: Any, base: str, out: dict[str, Any], prefix: str) -> None:
+            reader, system = run.reader, run.system
+            where = base or reader.where(context)
+            gathered = gather(out)
+            items = [] if gathered is MISSING else list(gathered)
+            for node, positions in reader.reach(context, steps):
+                key = (system, prefix, where, len(items), positions)
+                place = marks.known(key)
+                if place is None:
+                    place = marks.keep(key, marks.make(
+                        system, f"{prefix}{canonical}[{len(items)}].",
+                        where + _path(locals_, positions)))
+                reader.paths[node] = place.where
+                item: dict[str, Any] = {}
+                level.read(run, node, place, item)
+                if select is not None:
+                    select(run, item, place)
+                items.append(item)
+            if items:
+                put(out, items)
+        return step
+
+    @staticmethod
+    def _select(rule: Rule, marks: Marks) -> Callable[[_Run, dict[str, Any], Place], None] | None:
+        """For a repeated element with ``select``: give each item the ``equals`` value if its
+        rules left that field empty, its provenance the item's element."""
+        if rule.select is None or rule.select.equals is None:
             return None
-        inverse = self.effective.inverse_code_lists[rule.code_list] if rule.code_list else None
-        to_canonical = transform(rule.transform).to_canonical if rule.transform else None
-        rule_id, code_list, options = rule.id, rule.code_list, rule.options
+        get, put = paths.getter(rule.select.canonical), paths.putter(rule.select.canonical)
+        equals, mark = rule.select.equals, marks.add(rule.select.canonical, "", rule.id)
 
-        def convert(value: Any, where: str) -> Any:
-            if inverse is not None:
-                code = inverse.get(str(value))
-                if code is None:
-                    raise MappingError(rule_id, where, f"{value!r} is not a code of {code_list}")
-                value = code
-            if to_canonical is not None:
-                try:
-                    value = to_canonical(value, options)
-                except TransformError as error:
-                    raise MappingError(rule_id, where, str(error)) from None
-            return value
-        return convert
+        def select(run: _Run, item: dict[str, Any], place: Place) -> None:
+            if get(item) is MISSING:
+                put(item, equals)
+                run.provenance[place.keys[mark]] = place.sources[mark]
+        return select
+
+    def _converter(self, rule: Rule) -> Convert | None:
+        """Wire value to canonical: the code list read backwards, then the transform."""
+        code_list = self.effective.code_lists[rule.code_list] if rule.code_list else None
+        return to_canonical(code_list, rule.transform, rule.options)
 
 
-class _Element:
-    """An element on the paths of one level's plain fields: the fields it holds, the elements
-    below it, and, for the fields anywhere below, what to do if it is missing (``needy``: those
-    that are required or have a default) or repeats (``fallbacks``: each field's own rule)."""
-
-    __slots__ = ("tag", "suffix", "children", "plain", "fields", "needy", "fallbacks")
-
-    def __init__(self, tag: str, suffix: str):
-        self.tag, self.suffix = tag, suffix
-        self.children: dict[str, _Element] = {}
-        # fields kept as found (no code list, transform, default or requirement): read inline
-        self.plain: list[tuple[str | None, str, str, Callable[[dict[str, Any], Any], None],
-                               Callable[[str | None, str], Provenance]]] = []
-        self.fields: list[tuple[str | None, str, Apply]] = []
-        self.needy: list[Apply] = []
-        self.fallbacks: list[Step] = []
-
-
-def _below(root: _Element, steps: tuple[str, ...], fallback: Step, apply: Apply, needy: bool) -> None:
-    node = root
-    for tag in steps:
-        node = node.children[tag]
-        node.fallbacks.append(fallback)
-        if needy:
-            node.needy.append(apply)
+def _path(locals_: tuple[str, ...], positions: tuple[int, ...]) -> str:
+    """The wire path of steps from an element: ``/a/b[2]``, a position where a tag repeats."""
+    return "".join(f"/{local}[{position}]" if position else f"/{local}"
+                   for local, position in zip(locals_, positions, strict=True))
 
 
 def _order_free(rules: list[Rule]) -> bool:

@@ -18,20 +18,23 @@ class TransformError(ValueError):
 
 @dataclass(frozen=True)
 class Transform:
+    """A named transform. Both directions take ``(value, options)``, the rule's options, which
+    reading plans bind by name once per rule."""
+
     name: str
     to_wire: Callable[[Any, dict[str, Any]], Any]
     to_canonical: Callable[[Any, dict[str, Any]], Any]
     description: str
 
 
-def _date(value: Any, _options: dict[str, Any]) -> str:
+def _date(value: Any, options: dict[str, Any]) -> str:
     try:
         return date.fromisoformat(str(value)).isoformat()
     except ValueError:
         raise TransformError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _datetime(value: Any, _options: dict[str, Any]) -> str:
+def _datetime(value: Any, options: dict[str, Any]) -> str:
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
@@ -60,7 +63,7 @@ def _from_bool(value: Any, options: dict[str, Any]) -> Any:
     return options.get("true", "true") if value else options.get("false", "false")
 
 
-def _int(value: Any, _options: dict[str, Any]) -> int:
+def _int(value: Any, options: dict[str, Any]) -> int:
     try:
         return int(str(value).strip())
     except ValueError:
