@@ -185,7 +185,7 @@ class Ingested:
     skipped: list[str] = field(default_factory=list)
 
 
-def _validate_consent(request: ConsentRequest, now: datetime) -> None:
+def validate_consent(request: ConsentRequest, now: datetime) -> None:
     if not request.subjects:
         raise RegisterError("the child needs at least one strong identifier", "child")
     if not request.scope:
@@ -247,7 +247,7 @@ class ConsentRegister:
         message_id: str | None = None,
     ) -> ConsentRecord:
         now = utcnow()
-        _validate_consent(request, now)
+        validate_consent(request, now)
         consent_id = new_id()
         categories = request.categories or DEFAULT_CATEGORIES[request.purpose]
         sealed = seal_json(self.keyring, {
@@ -368,7 +368,7 @@ class ConsentRegister:
             result.skipped.append(giver)
         given_at = statement.given_at or envelope.occurred_at
         sources = {
-            purpose: _statement_source(envelope.source_system, episode.episode_id, purpose,
+            purpose: statement_source(envelope.source_system, episode.episode_id, purpose,
                                        statement, given_at)
             for purpose in ConsentPurpose if purpose.value in statement.purposes
         }
@@ -551,7 +551,7 @@ def _transaction_over(session: Session) -> None:
     session.info.pop(STATE_CACHE, None)
 
 
-def _statement_source(
+def statement_source(
     system: str, episode_id: str, purpose: ConsentPurpose, statement: ConsentStatement, given_at: datetime,
 ) -> str:
     """One key per consent statement, so each episode version repeating it registers it once."""

@@ -41,6 +41,9 @@ def episodes(
     batch_size: Annotated[int, typer.Option(min=1, max=5000)] = 200,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; send and record nothing.")]
     = False,
+    workers: Annotated[int, typer.Option(min=0, max=8, help="Worker processes reading and rendering "
+                                                            "episodes while this one checks and records "
+                                                            "them (0: all in this process).")] = 1,
     report: Annotated[Path | None, typer.Option(help="Where the report goes (.json and .csv); "
                                                      "default migration-<export id> here.")] = None,
 ) -> None:
@@ -48,7 +51,8 @@ def episodes(
     name = export_id or export.name
     hub = bootstrap(Settings())
     try:
-        migration = Migration(hub, name, source, target, batch_size=batch_size, dry_run=dry_run)
+        migration = Migration(hub, name, source, target, batch_size=batch_size, dry_run=dry_run,
+                              workers=workers)
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
             TextColumn("{task.fields[episodes]} episodes, {task.fields[rate]}/s"),

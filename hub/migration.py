@@ -8,9 +8,18 @@ that pass are mapped to the national system's profile (with provenance) and impo
 batches; the others are **held back** with the reason (invalid, identity unresolved, no
 consent), never dropped, and can be released one by one once the reason is dealt with.
 
+A batch is checked against the store in one transaction: its records, children, consents and
+decisions are looked up with a few queries for the whole batch and written with one insert per
+table (``hub.identity_batch``, ``consent.batch``), each decision audited with its legal basis
+as for any message. Reading and rendering (``hub.migration_mapping``) run in worker processes
+when asked for, so one batch is checked while the next is read and the one before rendered.
+
 Resumable: every episode's outcome is recorded under (export id, episode id). A batch is
 recorded as ``sending`` before it goes, under an idempotency key the national system honours,
 so a run killed at any point re-sends exactly the batch it was sending and imports nothing twice.
+A run killed after a batch was checked but before it was recorded as sending checks those
+episodes again on the next run: their child and consent are found as recorded, and the
+decision is made (and audited) again before they go.
 For each imported episode the directory is updated (the CAF indicator and the lead
 professional) through the directory sync, as the national system's own recorded episode: the
 updates are queued in the outbox with the batch's outcome, and a running worker sends them on.
@@ -20,39 +29,53 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from lxml import etree
-from sqlalchemy import DateTime, LargeBinary, String, Text, select
+from sqlalchemy import DateTime, LargeBinary, String, Text, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from adapters.base import Identified
-from adapters.rejection import InputRejected
+from consent.batch import ConsentBatch, chunks
 from hub.audit import record
 from hub.bootstrap import Hub
-from hub.canonical import Envelope, Purpose, new_id, utcnow
-from hub.canonical.events import CafEpisodeRecorded, EpisodeTransferred, LeadProfessionalChanged
-from hub.sealing import open_json, seal_json
-from hub.store.tables import Base, ConnectedSystem, InboxMessage
-from mappings.engine import MappingError
-from queues.outbox import enqueue
+from hub.canonical import Envelope, new_id, utcnow
+from hub.canonical.events import EpisodeTransferred
+from hub.identity_batch import BatchResolver
+from hub.migration_mapping import (
+    MESSAGE_TYPE,
+    InlineMapping,
+    Mapping,
+    Profiles,
+    ReadEpisode,
+    RenderedEpisode,
+    RenderRequest,
+    Update,
+    directory_updates_of,
+    long_run_collector,
+    mapping,
+)
+from hub.sealing import open_json
+from hub.store.tables import Base, ConnectedSystem, InboxMessage, OutboxEntry
 from queues.topology import INBOUND
 
 LOCAL_NS = "urn:local-ecaf:episode:1"
 CAF_NS = "urn:childrens-hub:caf:1"
 RECORD = f"{{{LOCAL_NS}}}episodeRecord"
-MESSAGE_TYPE = "episode-transferred"
 IMPORT_PATH = "/imports"
 COLUMNS = ("episode_id", "outcome", "reason", "detail")
 
 SENDING, IMPORTED, HELD, REJECTED = "sending", "imported", "held", "rejected"
 INVALID, UNIDENTIFIED, NO_CONSENT = "invalid", "identity-unresolved", "no-consent"
+
+T = TypeVar("T")
 
 
 class MigrationEpisode(Base):
@@ -138,34 +161,73 @@ def stream(export: Path, progress: Callable[[int], None] | None = None) -> Itera
 
 @dataclass
 class Planned:
+    """An episode permitted and rendered for the national system, with the directory updates its
+    import makes (None: worked out when it is imported)."""
+
     episode_id: str
     envelope: Envelope
     message_id: str
     body: str
+    updates: tuple[Update, ...] | None = None
+
+
+@dataclass
+class _Permitted:
+    episode_id: str
+    position: int
+    envelope: Envelope
+    document: bytes  # the envelope as JSON
+    data: dict[str, Any]
+
+
+@dataclass
+class _Checked:
+    """A batch checked against the store, its permitted episodes being rendered."""
+
+    number: int
+    permitted: list[_Permitted]
+    rendering: Future[list[RenderedEpisode]]
+
+
+@dataclass
+class _Answer:
+    """The national system's answer to a batch, to be recorded."""
+
+    batch_id: str
+    batch: list[Planned]
+    outcome: str
+    detail: str
 
 
 class Migration:
-    """One export's migration from ``source`` (a registered local CAF system) to ``target``."""
+    """One export's migration from ``source`` (a registered local CAF system) to ``target``.
+
+    ``workers`` is how many worker processes read and render episodes (0: this process)."""
+
+    LAG = 2  # batches checked and being rendered while the next one is checked
 
     def __init__(self, hub: Hub, export_id: str, source: str, target: str, batch_size: int = 200,
-                 dry_run: bool = False, timeout: float = 60.0):
+                 dry_run: bool = False, timeout: float = 60.0, workers: int = 0):
         self.hub, self.export_id, self.batch_size, self.dry_run = hub, export_id, batch_size, dry_run
-        self.timeout = timeout
+        self.timeout, self.workers = timeout, workers
         with hub.database.transaction() as session:
             self.source = self._system(session, source)
             self.target = self._system(session, target)
         if not self.target.endpoint_url:
             raise MigrationError(f"{target} has no endpoint to import into")
-        self.adapter = hub.adapters.for_kind("caf_system")
-        assert self.adapter is not None
-        effective = hub.adapters.mappings.find("caf_system", self.source.profile, MESSAGE_TYPE)
-        if effective is None:
+        if hub.adapters.mappings.find("caf_system", self.source.profile, MESSAGE_TYPE) is None:
             raise MigrationError(f"no {MESSAGE_TYPE} mapping for the {self.source.profile} CAF profile")
-        self.effective = effective
+        self.profiles = Profiles(export_id, self.source.system_id, self.source.profile, self.target.system_id,
+                                 self.target.profile, hub.settings.mappings_dir)
+        self.resolver = BatchResolver(hub.processor.identity)
         self.report = Report(export_id, dry_run)
         self.seen: set[str] = set()
         self.position = 0
         self.directory_updates = 0
+        self._held: list[dict[str, Any]] = []
+        self._rendering: deque[_Checked] = deque()
+        self._answers: list[_Answer] = []
+        self._client: httpx.Client | None = None
 
     @staticmethod
     def _system(session: Session, system_id: str) -> ConnectedSystem:
@@ -177,169 +239,253 @@ class Migration:
 
     # --- the run -----------------------------------------------------------------------------
 
-    def run(self, records: Iterator[bytes]) -> Report:
-        if not self.dry_run:
-            self.resend_unfinished()
-        chunk: list[bytes] = []
-        for raw in records:
-            chunk.append(raw)
-            if len(chunk) >= self.batch_size:
-                self.batch(chunk)
-                chunk = []
-        if chunk:
-            self.batch(chunk)
+    def run(self, records: Iterable[bytes]) -> Report:
+        """Read, check, render and import the export batch by batch, one transaction per batch:
+        it records the answers to the batches imported since the last one, the batch rendered
+        ``LAG`` batches ago as sending (which then goes), and the checks of the batch just read,
+        while the worker processes read the next batch and render the one before."""
+        self._client = httpx.Client(timeout=self.timeout)
+        lanes = mapping(self.hub.adapters, self.profiles, self.workers)
+        try:
+            with long_run_collector():
+                if not self.dry_run:
+                    self.resend_unfinished()
+                reading: deque[tuple[int, list[bytes], Future[list[ReadEpisode]]]] = deque()
+                for number, raws in enumerate(_batches(records, self.batch_size)):
+                    reading.append((number, raws, lanes.read(number, self.position + 1, raws)))
+                    self.position += len(raws)
+                    if len(reading) > 1:
+                        self._step(lanes, *reading.popleft())
+                while reading:
+                    self._step(lanes, *reading.popleft())
+                while self._rendering or self._answers:
+                    self._step(lanes)
+        except MigrationError:
+            self._record_answers()  # what the national system did answer is kept before stopping
+            raise
+        finally:
+            lanes.close()
+            self._client.close()
+            self._client = None
         return self.report
 
-    def batch(self, chunk: list[bytes]) -> None:
-        """Check a batch of episodes in one transaction, recording the held ones and the ones about
-        to be sent together; then import the batch. A dry run rolls the transaction back."""
-        read = [self.read(raw) for raw in chunk]
-        batch_id = new_id()
+    def _step(self, lanes: Mapping, number: int | None = None, raws: list[bytes] | None = None,
+              read: Future[list[ReadEpisode]] | None = None) -> None:
+        items = _result(read) if read is not None else None
+        ready = self._rendering.popleft() if self._rendering and (
+            items is None or len(self._rendering) >= self.LAG) else None
+        rendered = _result(ready.rendering) if ready is not None else None
+        permitted: list[_Permitted] = []
         with self.hub.database.transaction() as session:
-            planned = [p for p in (self.episode(session, item) for item in read) if p is not None]
+            self._answered(session)
+            going = None
+            if ready is not None and rendered is not None:
+                going = self._plan(session, ready, rendered)
+            if items is not None and raws is not None:
+                fresh = self._sort(session, items)
+                first = items[0].position if items else 0
+                permitted = self._checks(session, fresh, {item.position: raws[item.position - first]
+                                                          for item in fresh})
+            self._write_held(session)
             if self.dry_run:
                 session.rollback()
-                for item in planned:
-                    self.report.add(item.episode_id, "would-import")
-                return
-            self.sending(session, batch_id, planned)
-        if planned:
-            self.deliver(batch_id, planned)
+        if items is not None and number is not None:
+            sent_at = utcnow().isoformat()
+            requests = [RenderRequest(item.position, item.envelope.message_id, item.data, {
+                "message_id": f"{self.export_id}/{item.episode_id}", "sent_at": sent_at,
+                "correlation_id": item.envelope.correlation_id}) for item in permitted]
+            self._rendering.append(_Checked(number, permitted, lanes.render(number, requests)))
+        if going is not None:
+            self._answers.append(self._post(*going))
 
-    def read(self, raw: bytes) -> tuple[str, Envelope | str, bytes]:
-        """(episode id, the episode as a canonical envelope) or (episode id, why it is invalid)."""
-        self.position += 1
-        try:
-            document = etree.fromstring(raw)
-            received = self.adapter.read(Identified(MESSAGE_TYPE, document, self.effective),
-                                         self.source.system_id)
-        except InputRejected as rejection:
-            return (_reference(raw) or f"record-{self.position}",
-                    f"{rejection.rule} at {rejection.field}: {rejection.detail}", raw)
-        except ValueError as error:
-            return (_reference(raw) or f"record-{self.position}",
-                    f"canonical.value: {type(error).__name__}", raw)
-        event = received.event
-        assert isinstance(event, EpisodeTransferred)
-        episode_id = event.episode.episode_id
-        return episode_id, Envelope(
-            correlation_id=new_id(), source_system=self.source.system_id,
-            source_message_id=f"migration:{self.export_id}:{episode_id}", message_type=MESSAGE_TYPE,
-            message_version=received.message_version, occurred_at=received.occurred_at,
-            purpose=Purpose.EPISODE_TRANSFER, payload=event, provenance=received.provenance,
-        ), raw
+    def _sort(self, session: Session, items: list[ReadEpisode]) -> list[ReadEpisode]:
+        """The episodes to check: a duplicate, or one done by an earlier run, is skipped; an
+        invalid one held (once); one held as invalid before and readable now is checked afresh."""
+        done: dict[str, tuple[str, str | None]] = {}
+        for part in chunks(sorted({item.episode_id for item in items})):
+            done.update((episode_id, (outcome, reason)) for episode_id, outcome, reason in session.execute(
+                select(MigrationEpisode.episode_id, MigrationEpisode.outcome, MigrationEpisode.reason)
+                .where(MigrationEpisode.export_id == self.export_id,
+                       MigrationEpisode.episode_id.in_(part))))
+        fresh, corrected = [], []
+        for item in items:
+            episode_id = item.episode_id
+            if episode_id in self.seen:
+                self.report.add(episode_id, "duplicate", "", "the episode appears again in the export")
+                continue
+            self.seen.add(episode_id)
+            before = done.get(episode_id)
+            if before is not None and before != (HELD, INVALID):
+                self.report.add(episode_id, f"already-{before[0]}", before[1] or "",
+                                "recorded by an earlier run")
+                continue
+            if item.problem is not None:
+                if before is None:
+                    self._held.append(dict(
+                        export_id=self.export_id, episode_id=episode_id, outcome=HELD, reason=INVALID,
+                        detail=item.problem[:2000], batch_id=None, message_id=None, updated_at=utcnow(),
+                        key_id=None, sealed=None))
+                    record(session, "migration.held", "hub", None, export_id=self.export_id,
+                           episode_id=episode_id, reason=INVALID)
+                self.report.add(episode_id, HELD, INVALID, item.problem)
+                continue
+            if before is not None:  # held as invalid before, and readable now: corrected and exported again
+                corrected.append(episode_id)
+            fresh.append(item)
+        for part in chunks(corrected):
+            session.execute(delete(MigrationEpisode).where(MigrationEpisode.export_id == self.export_id,
+                                                           MigrationEpisode.episode_id.in_(part)))
+        return fresh
 
-    def episode(self, session: Session, item: tuple[str, Envelope | str, bytes]) -> Planned | None:
-        """One episode: a duplicate, or done by an earlier run, is skipped; an invalid one held."""
-        episode_id, read, raw = item
-        if episode_id in self.seen:
-            self.report.add(episode_id, "duplicate", "", "the episode appears again in the export")
-            return None
-        self.seen.add(episode_id)
-        done = session.get(MigrationEpisode, (self.export_id, episode_id))
-        if done is not None and not (done.outcome == HELD and done.reason == INVALID):
-            self.report.add(episode_id, f"already-{done.outcome}", done.reason or "",
-                            "recorded by an earlier run")
-            return None
-        if isinstance(read, str):
-            if done is None:
-                session.add(MigrationEpisode(
-                    export_id=self.export_id, episode_id=episode_id, outcome=HELD, reason=INVALID,
-                    detail=read[:2000], updated_at=utcnow(),
-                ))
-                record(session, "migration.held", "hub", None, export_id=self.export_id,
-                       episode_id=episode_id, reason=INVALID)
-            self.report.add(episode_id, HELD, INVALID, read)
-            return None
-        if done is not None:  # held as invalid before, and readable now: corrected and exported again
-            session.delete(done)
-            session.flush()
-        return self.check(session, read, raw)
+    def _checks(self, session: Session, items: list[ReadEpisode], raws: dict[int, bytes]) -> list[_Permitted]:
+        """Identity and consent for each episode, as received into the inbox; the permitted ones
+        with the data the decision lets go."""
+        if not items:
+            return []
+        received = self._inbox(session, items, raws)
+        resolutions = self.resolver.resolve_many(session, [
+            (_transfer(envelope).child, self.source.system_id, envelope.message_id)
+            for _item, envelope, _document in received])
+        identified = [envelope for (_item, envelope, _document), resolution
+                      in zip(received, resolutions, strict=True) if resolution.outcome != "review"]
+        consent = ConsentBatch(self.hub.sharing, session, identified)
+        permitted = []
+        for (item, envelope, document), resolution in zip(received, resolutions, strict=True):
+            if resolution.outcome == "review":
+                self._hold(session, item.episode_id, envelope, document, UNIDENTIFIED,
+                           f"{resolution.reason}; identity review {resolution.review_id}")
+                continue
+            consent.observe(envelope)
+            stored = consent.decide(envelope.message_id, self.target, envelope, document)
+            if not stored.decision.permitted:
+                self._hold(session, item.episode_id, envelope, document, NO_CONSENT, stored.decision.reason)
+                continue
+            permitted.append(_Permitted(item.episode_id, item.position, envelope, document,
+                                        stored.decision.data))
+        consent.write()
+        return permitted
 
-    def check(self, session: Session, envelope: Envelope, raw: bytes) -> Planned | None:
-        """Identity and consent; a permitted episode is rendered for the national system."""
-        event = envelope.payload
-        assert isinstance(event, EpisodeTransferred)
-        episode_id = event.episode.episode_id
-        envelope = self._inbox(session, envelope, raw)
-        message_id = envelope.message_id
-        identity = self.hub.processor.identity.resolve(session, event.child, self.source.system_id,
-                                                       message_id)
-        if identity.outcome == "review":
-            return self._held(session, envelope, UNIDENTIFIED,
-                              f"{identity.reason}; identity review {identity.review_id}")
-        self.hub.sharing.observe(session, envelope)
-        session.flush()  # the consent just registered is what the decision reads
-        stored = self.hub.sharing.decide(session, message_id, self.target, envelope)
-        if not stored.decision.permitted:
-            return self._held(session, envelope, NO_CONSENT, stored.decision.reason)
-        try:
-            rendered = self.hub.adapters.render(
-                "caf_system", self.target.profile, MESSAGE_TYPE, stored.decision.data,
-                header={"message_id": f"{self.export_id}/{episode_id}", "sent_at": utcnow().isoformat(),
-                        "correlation_id": envelope.correlation_id},
-                origin=envelope.provenance,
-            )
-        except MappingError as error:  # the rule and where, never the value
-            return self._held(session, envelope, INVALID,
-                              f"not valid for {self.target.system_id}: rule {error.rule_id} at {error.where}")
-        return Planned(episode_id, envelope, message_id, rendered.body.decode())
+    def _inbox(self, session: Session, items: list[ReadEpisode],
+               raws: dict[int, bytes]) -> list[tuple[ReadEpisode, Envelope, bytes]]:
+        """Each episode as received from the export: what decisions and reviews hang on, never
+        queued. Kept once: a run stopped before the episode's outcome was recorded finds it again."""
+        envelopes = [item.canonical() for item in items]
+        known: dict[str, str] = {}
+        for part in chunks([envelope.source_message_id for envelope in envelopes]):
+            known.update((source_message_id, message_id) for source_message_id, message_id in session.execute(
+                select(InboxMessage.source_message_id, InboxMessage.message_id)
+                .where(InboxMessage.source_system == self.source.system_id,
+                       InboxMessage.source_message_id.in_(part))))
+        received, rows = [], []
+        keyring = self.hub.keyring
+        for item, envelope in zip(items, envelopes, strict=True):
+            document = item.document
+            assert document is not None
+            kept = known.get(envelope.source_message_id)
+            if kept is not None:
+                envelope = envelope.model_copy(update={"message_id": kept})
+                document = envelope.model_dump_json().encode()
+            else:
+                sealed = keyring.seal(document, f"inbox:{envelope.message_id}")
+                raw = keyring.seal(raws.get(item.position, b""), f"inbox-raw:{envelope.message_id}")
+                rows.append(dict(
+                    message_id=envelope.message_id, source_system=envelope.source_system,
+                    source_message_id=envelope.source_message_id, correlation_id=envelope.correlation_id,
+                    message_type=envelope.message_type, status="migration", hold_reason=None,
+                    received_at=envelope.received_at, processed_at=None, key_id=sealed.key_id,
+                    envelope_sealed=sealed.blob, raw_sealed=raw.blob, attempts=0, lease_until=None,
+                    failure_reason=None))
+            received.append((item, envelope, document))
+        if rows:
+            session.execute(insert(InboxMessage.__table__), rows)
+        return received
 
-    def _inbox(self, session: Session, envelope: Envelope, raw: bytes) -> Envelope:
-        """The episode as received from the export: what decisions and reviews hang on, never queued.
-        Kept once: a run stopped before the episode's outcome was recorded finds it again."""
-        known = session.execute(select(InboxMessage.message_id).where(
-            InboxMessage.source_system == envelope.source_system,
-            InboxMessage.source_message_id == envelope.source_message_id)).scalar_one_or_none()
-        if known is not None:
-            return envelope.model_copy(update={"message_id": known})
-        sealed = seal_json(self.hub.keyring, envelope.model_dump(mode="json"), f"inbox:{envelope.message_id}")
-        kept = self.hub.keyring.seal(raw, f"inbox-raw:{envelope.message_id}")
-        session.add(InboxMessage(
-            message_id=envelope.message_id, source_system=envelope.source_system,
-            source_message_id=envelope.source_message_id, correlation_id=envelope.correlation_id,
-            message_type=envelope.message_type, status="migration", received_at=envelope.received_at,
-            key_id=sealed.key_id, envelope_sealed=sealed.blob, raw_sealed=kept.blob,
-        ))
-        session.flush()
-        return envelope
-
-    def _held(self, session: Session, envelope: Envelope, reason: str, detail: str) -> None:
-        event = envelope.payload
-        assert isinstance(event, EpisodeTransferred)
-        episode_id = event.episode.episode_id
-        sealed = seal_json(self.hub.keyring, {"envelope": envelope.model_dump(mode="json")},
-                           f"migration:{self.export_id}:{episode_id}")
-        session.add(MigrationEpisode(
-            export_id=self.export_id, episode_id=episode_id, outcome=HELD, reason=reason,
-            detail=detail, message_id=envelope.message_id, updated_at=utcnow(),
-            key_id=sealed.key_id, sealed=sealed.blob,
-        ))
+    def _hold(self, session: Session, episode_id: str, envelope: Envelope, document: bytes, reason: str,
+              detail: str) -> None:
+        """Held back with the reason; the envelope kept sealed, to be checked again on release."""
+        sealed = self.hub.keyring.seal(b'{"envelope":' + document + b"}",
+                                       f"migration:{self.export_id}:{episode_id}")
+        self._held.append(dict(
+            export_id=self.export_id, episode_id=episode_id, outcome=HELD, reason=reason, detail=detail,
+            batch_id=None, message_id=envelope.message_id, updated_at=utcnow(), key_id=sealed.key_id,
+            sealed=sealed.blob))
         record(session, "migration.held", "hub", envelope.message_id, export_id=self.export_id,
                episode_id=episode_id, reason=reason)
         self.report.add(episode_id, HELD, reason, detail)
-        return None
+
+    def _write_held(self, session: Session) -> None:
+        if self._held:
+            session.execute(insert(MigrationEpisode.__table__), self._held)
+        self._held = []
+
+    def _plan(self, session: Session, checked: _Checked,
+              rendered: list[RenderedEpisode]) -> tuple[str, list[Planned]] | None:
+        """A checked batch, rendered: recorded as sending (held, if the national system's profile
+        cannot carry an episode); the batch to import, under its key."""
+        batch: list[tuple[Planned, bytes]] = []
+        for item, result in zip(checked.permitted, rendered, strict=True):
+            if result.body is None:
+                assert result.problem is not None
+                self._hold(session, item.episode_id, item.envelope, item.document, INVALID, result.problem)
+                continue
+            batch.append((Planned(item.episode_id, item.envelope, item.envelope.message_id,
+                                  result.body.decode(), result.updates), item.document))
+        if self.dry_run:
+            for planned, _document in batch:
+                self.report.add(planned.episode_id, "would-import")
+            return None
+        if not batch:
+            return None
+        batch_id = new_id()
+        self.sending(session, batch_id, batch)
+        return batch_id, [planned for planned, _document in batch]
 
     # --- sending -------------------------------------------------------------------------------
 
+    def recheck(self, session: Session, envelope: Envelope) -> Planned | None:
+        """One held episode checked again in the caller's transaction (identity, consent) and
+        rendered; None if it is still held, recorded with the reason as it stands now."""
+        event = _transfer(envelope)
+        item = ReadEpisode(0, event.episode.episode_id, envelope.model_dump_json().encode(),
+                           envelope=envelope)
+        permitted = self._checks(session, [item], {})
+        if permitted:
+            chosen = permitted[0]
+            header = {"message_id": f"{self.export_id}/{chosen.episode_id}", "sent_at": utcnow().isoformat(),
+                      "correlation_id": chosen.envelope.correlation_id}
+            inline = InlineMapping(self.hub.adapters, self.profiles)
+            request = RenderRequest(0, chosen.envelope.message_id, chosen.data, header)
+            result = _result(inline.render(0, [request], envelopes={0: chosen.envelope}))[0]
+            if result.body is not None:
+                self._write_held(session)
+                return Planned(chosen.episode_id, chosen.envelope, chosen.envelope.message_id,
+                               result.body.decode(), result.updates)
+            assert result.problem is not None
+            self._hold(session, chosen.episode_id, chosen.envelope, chosen.document, INVALID, result.problem)
+        self._write_held(session)
+        return None
+
     def send(self, batch: list[Planned]) -> None:
-        """Record a batch as sending, then import it (an episode released from review)."""
+        """Record a batch as sending, import it and record the answer (an episode released from review)."""
         batch_id = new_id()
         with self.hub.database.transaction() as session:
-            self.sending(session, batch_id, batch)
-        self.deliver(batch_id, batch)
+            self.sending(session, batch_id, [(planned, planned.envelope.model_dump_json().encode())
+                                             for planned in batch])
+        self._deliver(batch_id, batch)
 
-    def sending(self, session: Session, batch_id: str, batch: list[Planned]) -> None:
+    def sending(self, session: Session, batch_id: str, batch: list[tuple[Planned, bytes]]) -> None:
         """The batch as it will go, kept sealed until answered, so a stopped run sends it again."""
-        for planned in batch:
-            sealed = seal_json(self.hub.keyring, {
-                "envelope": planned.envelope.model_dump(mode="json"), "body": planned.body,
-            }, f"migration:{self.export_id}:{planned.episode_id}")
-            session.add(MigrationEpisode(
-                export_id=self.export_id, episode_id=planned.episode_id, outcome=SENDING,
-                batch_id=batch_id, message_id=planned.message_id, updated_at=utcnow(),
-                key_id=sealed.key_id, sealed=sealed.blob,
-            ))
+        rows, now = [], utcnow()
+        for planned, document in batch:
+            sealed = self.hub.keyring.seal(
+                b'{"envelope":' + document + b',"body":' + json.dumps(planned.body).encode() + b"}",
+                f"migration:{self.export_id}:{planned.episode_id}")
+            rows.append(dict(
+                export_id=self.export_id, episode_id=planned.episode_id, outcome=SENDING, reason=None,
+                detail=None, batch_id=batch_id, message_id=planned.message_id, updated_at=now,
+                key_id=sealed.key_id, sealed=sealed.blob))
+        if rows:
+            session.execute(insert(MigrationEpisode.__table__), rows)
 
     def resend_unfinished(self) -> None:
         """Batches an earlier run recorded as sending but never saw answered: sent again, same key."""
@@ -357,14 +503,25 @@ class Migration:
                     kept["body"]))
                 self.seen.add(row.episode_id)
         for batch_id, batch in batches.items():
-            self.deliver(batch_id, batch)
+            self._deliver(batch_id, batch)
 
-    def deliver(self, batch_id: str, batch: list[Planned]) -> None:
+    def _deliver(self, batch_id: str, batch: list[Planned]) -> None:
+        """Import a batch recorded as sending, and record the answer at once."""
+        if self._client is None:
+            with httpx.Client(timeout=self.timeout) as client:
+                self._answers.append(self._post(batch_id, batch, client))
+        else:
+            self._answers.append(self._post(batch_id, batch))
+        self._record_answers()
+
+    def _post(self, batch_id: str, batch: list[Planned], client: httpx.Client | None = None) -> _Answer:
+        """One import call for the batch, under its key; the national system's answer."""
+        client = client or self._client
+        assert client is not None
         body = import_document(batch_id, [planned.body for planned in batch])
         try:
-            reply = httpx.post(
+            reply = client.post(
                 f"{self.target.endpoint_url.rstrip('/')}{IMPORT_PATH}", content=body,
-                timeout=self.timeout,
                 headers={"Content-Type": "application/xml", "Idempotency-Key": batch_id},
             )
         except httpx.HTTPError as error:
@@ -373,25 +530,46 @@ class Migration:
         if reply.status_code >= 500:
             raise MigrationError(
                 f"{self.target.system_id} answered {reply.status_code}; run again to carry on")
-        outcome = IMPORTED if reply.is_success else REJECTED
-        detail = "" if reply.is_success else f"{self.target.system_id} answered {reply.status_code}: " \
-                                             f"{reply.text[:300]}"
-        with self.hub.database.transaction() as session:
-            entries = []
-            for planned in batch:
-                row = session.get(MigrationEpisode, (self.export_id, planned.episode_id))
-                assert row is not None
-                row.outcome, row.updated_at, row.detail = outcome, utcnow(), detail or None
-                row.sealed = row.key_id = None
-                record(session, f"migration.{outcome}", "hub", planned.message_id,
+        if reply.is_success:
+            return _Answer(batch_id, batch, IMPORTED, "")
+        return _Answer(batch_id, batch, REJECTED,
+                       f"{self.target.system_id} answered {reply.status_code}: {reply.text[:300]}")
+
+    def _record_answers(self) -> None:
+        if self._answers:
+            with self.hub.database.transaction() as session:
+                self._answered(session)
+
+    def _answered(self, session: Session) -> None:
+        """The answers to the batches imported since the last transaction, for every episode in
+        them; for those imported, the directory updates, queued in the outbox with the outcome
+        (the workers' outbox relay publishes them, so the import does not wait on the broker)."""
+        for answer in self._answers:
+            episode_ids = [planned.episode_id for planned in answer.batch]
+            updated = 0
+            for part in chunks(episode_ids):
+                updated += session.execute(
+                    update(MigrationEpisode)
+                    .where(MigrationEpisode.export_id == self.export_id, MigrationEpisode.outcome == SENDING,
+                           MigrationEpisode.episode_id.in_(part))
+                    .values(outcome=answer.outcome, updated_at=utcnow(), detail=answer.detail or None,
+                            sealed=None, key_id=None)
+                    .execution_options(synchronize_session=False)).rowcount
+            if updated != len(episode_ids):
+                raise MigrationError(f"batch {answer.batch_id} is no longer recorded as sending: is another "
+                                     f"run of {self.export_id} under way?")
+            for planned in answer.batch:
+                record(session, f"migration.{answer.outcome}", "hub", planned.message_id,
                        export_id=self.export_id, episode_id=planned.episode_id,
-                       destination=self.target.system_id, batch_id=batch_id)
-                if outcome == IMPORTED:
-                    entries += directory_updates(self.hub, session, self.target, planned.envelope)
-                self.report.add(planned.episode_id, outcome, "", detail)
-        # the directory updates wait in the outbox, committed with the outcome; the workers' outbox
-        # relay publishes them in its sweeps, so the import does not wait on the broker
-        self.directory_updates += len(entries)
+                       destination=self.target.system_id, batch_id=answer.batch_id)
+                self.report.add(planned.episode_id, answer.outcome, "", answer.detail)
+            if answer.outcome == IMPORTED:
+                target = self.target.system_id
+                self.directory_updates += directory_updates(self.hub, session, target, [
+                    message for planned in answer.batch for message in (
+                        planned.updates if planned.updates is not None
+                        else directory_updates_of(planned.envelope, planned.message_id, target))])
+        self._answers = []
 
 
 def import_document(batch_id: str, bodies: list[str]) -> bytes:
@@ -404,56 +582,53 @@ def import_document(batch_id: str, bodies: list[str]) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def directory_updates(hub: Hub, session: Session, target: ConnectedSystem, envelope: Envelope) -> list:
-    """The migrated episode as the national system now records it, and its lead professional:
-    accepted as the national system's messages, so the directory sync updates the directories
-    (the CAF indicator, the lead professional) in order, as for any other CAF."""
+def directory_updates(hub: Hub, session: Session, target: str, updates: list[Update]) -> int:
+    """The directory updates of imported episodes, accepted as the national system's messages and
+    queued for the workers; none twice (a batch sent again). Returns how many were queued."""
+    exists: set[str] = set()
+    for part in chunks([message.source_message_id for message in updates]):
+        exists.update(session.execute(select(InboxMessage.source_message_id).where(
+            InboxMessage.source_system == target, InboxMessage.source_message_id.in_(part))).scalars())
+    inbox, outbox, now = [], [], utcnow()
+    for message in updates:
+        if message.source_message_id in exists:
+            continue
+        sealed = hub.keyring.seal(message.document, f"inbox:{message.message_id}")
+        raw = hub.keyring.seal(b"", f"inbox-raw:{message.message_id}")
+        inbox.append(dict(
+            message_id=message.message_id, source_system=target, source_message_id=message.source_message_id,
+            correlation_id=message.correlation_id, message_type=message.message_type, status="accepted",
+            hold_reason=None, received_at=message.received_at, processed_at=None, key_id=sealed.key_id,
+            envelope_sealed=sealed.blob, raw_sealed=raw.blob, attempts=0, lease_until=None,
+            failure_reason=None))
+        outbox.append(dict(routing_key=INBOUND, body={"message_id": message.message_id}, created_at=now))
+        record(session, "message.received", target, message.message_id,
+               message_type=message.message_type, correlation_id=message.correlation_id)
+    if inbox:
+        session.execute(insert(InboxMessage.__table__), inbox)
+        session.execute(insert(OutboxEntry.__table__), outbox)
+    return len(inbox)
+
+
+def _transfer(envelope: Envelope) -> EpisodeTransferred:
     event = envelope.payload
     assert isinstance(event, EpisodeTransferred)
-    episode = event.episode
-    lead = episode.lead_professional
-    if lead is None:
-        return []
-    events = [
-        CafEpisodeRecorded(child=event.child, episode=episode, recorded_by=lead,
-                           recorded_at=envelope.occurred_at),
-        LeadProfessionalChanged(child=event.child, episode_id=episode.episode_id,
-                                episode_version=episode.version, lead_professional=lead,
-                                agreed_at=envelope.occurred_at),
-    ]
-    entries = []
-    for derived in events:
-        update = Envelope(
-            correlation_id=envelope.correlation_id, causation_id=envelope.message_id,
-            source_system=target.system_id,
-            source_message_id=f"{envelope.source_message_id}/{derived.event_type}",
-            message_type=derived.event_type, message_version="1", occurred_at=envelope.occurred_at,
-            purpose=Purpose.DIRECTORY_UPDATE if derived.event_type == "lead-professional-changed"
-            else Purpose.TAC_SHARING, payload=derived,
-        )
-        exists = session.execute(select(InboxMessage.message_id).where(
-            InboxMessage.source_system == target.system_id,
-            InboxMessage.source_message_id == update.source_message_id)).scalar_one_or_none()
-        if exists is not None:
-            continue
-        sealed = seal_json(hub.keyring, update.model_dump(mode="json"), f"inbox:{update.message_id}")
-        raw = hub.keyring.seal(b"", f"inbox-raw:{update.message_id}")
-        session.add(InboxMessage(
-            message_id=update.message_id, source_system=target.system_id,
-            source_message_id=update.source_message_id, correlation_id=update.correlation_id,
-            message_type=update.message_type, status="accepted", received_at=update.received_at,
-            key_id=sealed.key_id, envelope_sealed=sealed.blob, raw_sealed=raw.blob,
-        ))
-        session.flush()
-        entries.append(enqueue(session, INBOUND, {"message_id": update.message_id}))
-        record(session, "message.received", target.system_id, update.message_id,
-               message_type=update.message_type, correlation_id=update.correlation_id)
-    return entries
+    return event
 
 
-def _reference(raw: bytes) -> str | None:
+def _batches(records: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for raw in records:
+        batch.append(raw)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _result(future: Future[T]) -> T:
     try:
-        found = etree.fromstring(raw).findtext(f"{{{LOCAL_NS}}}episodeRef")
-    except etree.XMLSyntaxError:
-        return None
-    return found.strip() if found and found.strip() else None
+        return future.result()
+    except BrokenProcessPool:
+        raise MigrationError("a mapping worker process stopped; run again to carry on") from None

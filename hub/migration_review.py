@@ -36,7 +36,7 @@ def release(hub: Hub, export_id: str, episode_id: str, actor: str,
         session.flush()
         record(session, "migration.release-asked", actor, envelope.message_id, export_id=export_id,
                episode_id=episode_id)
-        planned = migration.check(session, envelope, b"")
+        planned = migration.recheck(session, envelope)
     if planned is None:
         _, outcome, reason, detail = migration.report.episodes[-1]
         return outcome, f"{reason}: {detail}"

@@ -141,6 +141,11 @@ class CafSystemSimulator:
         self.state = PeerState()
         self.app = peer_app("Simulated CAF system", self.state)
 
+        @self.app.get("/_control/imported")
+        def imported() -> list[str]:
+            """The episodes imported from migration batches (for a simulator run on its own)."""
+            return imported_episodes(self)
+
     def documents(self, root: str | None = None) -> list[etree._Element]:
         with self.state.lock:
             bodies = [item.body for item in self.state.received if isinstance(item.body, str)]

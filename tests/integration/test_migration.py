@@ -12,15 +12,29 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import func, select
 
+from consent.batch import ConsentBatch
 from consent.register import ConsentRequest
 from consent.vocabulary import ConsentMethod, ConsentPurpose, GivenBy, ScopeEntry, ScopeType
-from hub.canonical import utcnow
+from hub.audit import verify_chain
+from hub.canonical import Envelope, Purpose, utcnow
+from hub.canonical.events import EpisodeTransferred
+from hub.canonical.people import ChildIdentifiers
+from hub.identity_batch import BatchResolver
 from hub.migration import Migration, stream
 from hub.migration_review import release
 from hub.registry import register
+from hub.store.tables import (
+    AuditEntry,
+    ChildLink,
+    ConnectedSystem,
+    ConsentRecord,
+    IdentityReview,
+    InboxMessage,
+)
 from simulators.caf_system import CafSystemSimulator, imported_episodes
-from simulators.local_caf_export import episode_event, write_export
+from simulators.local_caf_export import episode_event, nhs_number, write_export
 from simulators.peer import FaultPlan
 from simulators.server import ServerThread
 from tests.integration.helpers import eventually
@@ -150,3 +164,151 @@ def test_a_migration_killed_half_way_and_run_again_imports_each_episode_once(
     assert sum(national.state.repeats.values()) >= 1, "the unanswered batch was sent again under its key"
     summary = json.loads((tmp_path / "second.json").read_text())["counts"]
     assert summary["held:no-consent"] == 10 or summary.get("already-held:no-consent") == 10
+
+
+def test_an_episode_failing_mid_batch_is_held_and_the_rest_of_its_batch_imported(
+    running_hub, national, tmp_path: Path,
+) -> None:
+    """Worker processes read and render; one episode's child cannot be identified with certainty
+    (its local CAF id is already linked to a child with another NHS number)."""
+    hub = running_hub.hub
+    known = episode_event(3).child.model_copy(update={"identifiers": ChildIdentifiers(
+        caf_child_id="L0000003", nhs_number=nhs_number(900_003))})
+    with running_hub.database.transaction() as session:
+        inbox_row(session, hub, "earlier-message")
+        assert hub.processor.identity.resolve(session, known, LOCAL, "earlier-message").outcome == "new"
+    export = write_export(tmp_path / "export.xml", ["valid"] * 6)
+
+    migration = Migration(hub, "export-c", LOCAL, NATIONAL, batch_size=6, workers=1)
+    report = migration.run(stream(export))
+
+    assert report.counts == Counter({"imported": 5, "held:identity-unresolved": 1})
+    held = [row for row in report.episodes if row[1] == "held"]
+    assert held[0][0] == "LCAF-0000003" and "nhs number differs" in held[0][3]
+    assert Counter(imported_episodes(national)) == Counter(f"LCAF-{n:07d}" for n in (0, 1, 2, 4, 5))
+    assert migration.directory_updates == 10
+    with running_hub.database.read() as session:
+        assert session.execute(select(func.count()).select_from(IdentityReview)).scalar_one() == 1
+        assert verify_chain(session).intact
+        actions = Counter(session.execute(select(AuditEntry.action)).scalars())
+    assert actions["migration.imported"] == 5 and actions["migration.held"] == 1
+    assert actions["decision.permit"] == 5 and actions["identity.review-opened"] == 1
+
+
+def inbox_row(session, hub, message_id: str) -> None:  # type: ignore[no-untyped-def]
+    """An inbox message for decisions and reviews to refer to."""
+    sealed = hub.keyring.seal(b"{}", f"inbox:{message_id}")
+    session.add(InboxMessage(
+        message_id=message_id, source_system=LOCAL, source_message_id=message_id, correlation_id=message_id,
+        message_type="episode-transferred", status="migration", received_at=utcnow(),
+        key_id=sealed.key_id, envelope_sealed=sealed.blob, raw_sealed=sealed.blob))
+    session.flush()
+
+
+def envelope_of(event: EpisodeTransferred, message_id: str) -> Envelope:
+    return Envelope(message_id=message_id, correlation_id=message_id, source_system=LOCAL,
+                    source_message_id=message_id, message_type="episode-transferred", message_version="1",
+                    occurred_at=utcnow(), purpose=Purpose.EPISODE_TRANSFER, payload=event)
+
+
+def test_a_batch_registers_consents_and_decides_as_one_message_after_another(  # type: ignore[no-untyped-def]
+    running_hub, national,
+) -> None:
+    hub = running_hub.hub
+    first, other = episode_event(20), episode_event(21, consented=False)
+    aunt = episode_event(23)
+    events = [
+        other,  # no consent for this child yet
+        first,
+        # the same child in a later episode with no statement: decided on the consent above
+        episode_event(22, consented=False).model_copy(update={"child": first.child}),
+        # the same statement again, from a record naming another identifier of the child
+        first.model_copy(update={"child": first.child.model_copy(update={"identifiers": ChildIdentifiers(
+            caf_child_id="L0000020", nhs_number=first.child.identifiers.nhs_number, upn="A123456789012")})}),
+        # a statement the register cannot stand behind: given by someone without parental responsibility
+        aunt.model_copy(update={"episode": aunt.episode.model_copy(update={
+            "consent": aunt.episode.consent.model_copy(update={"given_by": "aunt"})})}),
+        # the first child's consent, given in a later episode: too late for the first message
+        episode_event(24).model_copy(update={"child": other.child}),
+    ]
+    envelopes = [envelope_of(event, f"message-{n}") for n, event in enumerate(events)]
+    with running_hub.database.transaction() as session:
+        target = session.get(ConnectedSystem, NATIONAL)
+
+    def outcome(session, ingested, stored) -> tuple:  # type: ignore[no-untyped-def]
+        consents = []
+        for consent_id in ingested.recorded:
+            row = session.get(ConsentRecord, consent_id)
+            consents.append((row.purpose, row.given_by, tuple(row.scope), tuple(row.categories), row.method,
+                             row.source, hub.sharing.register.subjects_of(session, consent_id)))
+        decision = stored.decision
+        return (consents, ingested.skipped, decision.permitted, decision.reason, decision.legal_basis,
+                decision.basis_kind, len(decision.basis_refs), decision.shared, decision.withheld)
+
+    with running_hub.database.transaction() as session:
+        for envelope in envelopes:
+            inbox_row(session, hub, envelope.message_id)
+        one_by_one = []
+        for envelope in envelopes:
+            ingested = hub.sharing.register.observe(session, envelope)
+            session.flush()
+            stored = hub.sharing.decide(session, envelope.message_id, target, envelope)
+            one_by_one.append((ingested, stored))
+        one_by_one = [outcome(session, *pair) for pair in one_by_one]
+        session.rollback()
+    with running_hub.database.transaction() as session:
+        for envelope in envelopes:
+            inbox_row(session, hub, envelope.message_id)
+        batch = ConsentBatch(hub.sharing, session, envelopes)
+        decided = [(batch.observe(envelope), batch.decide(envelope.message_id, target, envelope,
+                                                          envelope.model_dump_json().encode()))
+                   for envelope in envelopes]
+        batch.write()
+        batched = [outcome(session, *pair) for pair in decided]
+        session.rollback()
+    assert [row[2] for row in one_by_one] == [False, True, True, True, False, True]
+    assert one_by_one[4][1] and one_by_one[3][0] == []
+    assert batched == one_by_one
+
+
+def test_a_batch_resolves_children_as_one_record_after_another(running_hub, national) -> None:  # type: ignore[no-untyped-def]
+    hub = running_hub.hub
+    child = episode_event(30).child
+    children = [
+        child,  # new
+        child,  # the same child again, in the same batch
+        # its local CAF id with another NHS number: for a person to decide
+        child.model_copy(update={"identifiers": ChildIdentifiers(caf_child_id="L0000030",
+                                                                 nhs_number=nhs_number(900_030))}),
+        # no identifier, and the same family name and date of birth: a possible match
+        child.model_copy(update={"identifiers": ChildIdentifiers()}),
+        episode_event(31).child.model_copy(update={"shielded": True}),
+        episode_event(32).child,  # new
+        episode_event(32).child.model_copy(update={"identifiers": ChildIdentifiers(
+            nhs_number=episode_event(32).child.identifiers.nhs_number, upn="B123456789012")}),
+    ]
+
+    def outcomes(resolutions) -> list[tuple]:  # type: ignore[no-untyped-def]
+        """Each outcome and reason, children named by the first record that got them."""
+        first: dict[str, int] = {}
+        return [(r.outcome, r.reason, first.setdefault(r.child_id, n) if r.child_id else None)
+                for n, r in enumerate(resolutions)]
+
+    runs = []
+    for batched in (False, True):
+        with running_hub.database.transaction() as session:
+            items = []
+            for n, record in enumerate(children):
+                inbox_row(session, hub, f"record-{n}")
+                items.append((record, LOCAL, f"record-{n}"))
+            if batched:
+                resolutions = BatchResolver(hub.processor.identity).resolve_many(session, items)
+            else:
+                resolutions = [hub.processor.identity.resolve(session, *item) for item in items]
+            session.flush()
+            links = session.execute(select(func.count()).select_from(ChildLink)).scalar_one()
+            runs.append((outcomes(resolutions), links))
+            session.rollback()
+    assert [outcome for outcome, _reason, _child in runs[0][0]] == \
+        ["new", "identified", "review", "review", "review", "new", "identified"]
+    assert runs[1] == runs[0]
