@@ -99,22 +99,27 @@ class XmlReader:
         processing instructions are indexed too, under their tag (a function): no path names
         them."""
         found = self.children.get(element)
-        if found is None:
-            children = list(element)
-            tags = [child.tag for child in children]
-            firsts = dict(zip(tags, children, strict=True))
-            if len(firsts) == len(children):
-                found = self.children[element] = (firsts, _NO_REPEATS)
-                return found
-            repeats: dict[Any, list[etree._Element]] = {}
-            for tag, child in zip(tags, children, strict=True):
-                repeats.setdefault(tag, []).append(child)
-            for tag, group in list(repeats.items()):
-                if len(group) > 1:
-                    firsts[tag] = REPEATED
-                else:
-                    del repeats[tag]
-            found = self.children[element] = (firsts, repeats)
+        if found is not None:
+            return found
+        firsts = {child.tag: child for child in element}
+        if len(firsts) == len(element):
+            found = self.children[element] = (firsts, _NO_REPEATS)
+            return found
+        # a tag repeats: mark it in ``firsts`` (keeping its first place) and keep its children
+        groups: dict[Any, list[etree._Element]] = {}
+        for child in element:
+            tag = child.tag
+            group = groups.get(tag)
+            if group is None:
+                groups[tag] = [child]
+            else:
+                group.append(child)
+        repeats: dict[Any, list[etree._Element]] = {}
+        for tag, group in groups.items():
+            if len(group) > 1:
+                firsts[tag] = REPEATED
+                repeats[tag] = group
+        found = self.children[element] = (firsts, repeats)
         return found
 
     def group(self, element: etree._Element, tag: str) -> list[etree._Element]:

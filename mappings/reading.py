@@ -68,7 +68,8 @@ class Level:
     __slots__ = ("marks", "walk", "steps")
 
     def __init__(self, marks: Marks, walk: ElementWalk | None, steps: list[Step]):
-        self.marks, self.walk, self.steps = marks, walk, steps
+        self.marks, self.steps = marks, steps
+        self.walk = walk.read if walk is not None else None
 
     def read(self, run: _Run, context: Any, place: Place, out: dict[str, Any]) -> None:
         if self.walk is not None:
@@ -268,6 +269,8 @@ class ReadingPlan:
         steps, locals_ = locator.steps, locator.locals
         level = self._compile(rule.each)
         marks = level.marks
+        # an item's fields: its walk alone, when the level has no other steps
+        fill = level.walk if level.walk is not None and not level.steps else level.read
         gather, put = paths.getter(canonical), paths.putter(canonical)
         select = self._select(rule, marks)
 
@@ -276,6 +279,7 @@ class ReadingPlan:
             where = base or reader.where(context)
             gathered = gather(out)
             items = [] if gathered is MISSING else list(gathered)
+            remember = reader.paths
             for node, positions in reader.reach(context, steps):
                 key = (system, prefix, where, len(items), positions)
                 place = marks.known(key)
@@ -283,9 +287,9 @@ class ReadingPlan:
                     place = marks.keep(key, marks.make(
                         system, f"{prefix}{canonical}[{len(items)}].",
                         where + _path(locals_, positions)))
-                reader.paths[node] = place.where
+                remember[node] = place.where
                 item: dict[str, Any] = {}
-                level.read(run, node, place, item)
+                fill(run, node, place, item)
                 if select is not None:
                     select(run, item, place)
                 items.append(item)

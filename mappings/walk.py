@@ -2,9 +2,10 @@
 
 A level is the document, or one item of a repeated element. Its plain fields (a value read by
 plain steps, ``c:child/c:name/c:given`` or ``c:episode/@id``, into one place of the canonical
-data) are compiled into a tree of the elements on their paths, flattened parent first. A parse
-then finds each of those elements once, however many fields it holds, reads the fields' values,
-puts them into the canonical data and records their provenance from the level's template
+data) are compiled into a tree of the elements on their paths, and the tree into one Python
+function with a block of straight code per element, nested as the elements are. A parse then
+finds each of those elements once, however many fields it holds, reads the fields' values, puts
+them into the canonical data and records their provenance from the level's template
 (``mappings.provenance``): one look-up per field, no path built per field.
 
 Where an element on a field's path is missing, the fields below it that are required or have a
@@ -91,8 +92,8 @@ class _Node:
 
 
 class ElementWalk:
-    """The plain XML fields of one level, read in one walk: ``walk(run, element, place, out)``,
-    their provenance marked in the level's ``marks``."""
+    """The plain XML fields of one level, read in one walk: ``walk.read(run, element, place,
+    out)``, their provenance marked in the level's ``marks``. ``source`` is the walk's code."""
 
     def __init__(self, fields: list[PlainField], marks: Marks):
         self.marks = marks
@@ -107,6 +108,8 @@ class ElementWalk:
                                 tuple[_General, ...], tuple[_Needy | Apply, ...],
                                 tuple[Step, ...]]] = []
         self._flatten(root, -1)
+        self.source = ""
+        self.read = self._generate()
 
     def _add(self, root: _Node, field: PlainField) -> None:
         locator = field.locator
@@ -155,110 +158,144 @@ class ElementWalk:
                 self._flatten(child, index)
 
     def __call__(self, run: Any, context: Any, place: Place, out: dict[str, Any]) -> None:
-        reader = run.reader
-        keys, sources = place.keys, place.sources
-        provenance = run.provenance
-        boxes: list[Any] = [None] * len(self._boxes)
-        boxes[0] = out
-        found: list[Any] = [None] * len(self._nodes)
-        children = reader.children
-        for position, (parent, tag, reads, leaves, general, needy, fallbacks) \
-                in enumerate(self._nodes):
-            if tag is None:
-                element = context
+        self.read(run, context, place, out)
+
+    # -- the walk as code ----------------------------------------------------------------------
+    #
+    # The walk of a level is made into one Python function when the plan is compiled: a block of
+    # straight code per element on the fields' paths, nested as the elements are, parent first,
+    # reading each field where the element holds it. The rule's converters, defaults and own
+    # steps are bound to the function, its tags and attribute names are written into it.
+
+    def _generate(self) -> Callable[[Any, Any, Place, dict[str, Any]], None]:
+        bound: dict[str, Any] = {}
+        lines = [
+            "def read(run, context, place, out):",
+            "    provenance = run.provenance",
+            "    keys, sources = place.keys, place.sources",
+            "    reader = run.reader",
+            "    children = reader.children",
+        ]
+        lines += [f"    box{box} = None" for box in range(1, len(self._boxes))]
+        below: dict[int, list[int]] = {}
+        for position, node in enumerate(self._nodes):
+            below.setdefault(node[0], []).append(position)
+        self._element(0, "context", below, bound, lines, "    ")
+        source = "\n".join(["def make(" + ", ".join(bound) + "):", *("    " + line for line in lines),
+                            "    return read", ""])
+        self.source = source
+        namespace: dict[str, Any] = {"REPEATED": REPEATED, "TransformError": TransformError,
+                                     "_unconvertible": _unconvertible, "_default": _default}
+        exec(compile(source, f"<walk of {len(self._nodes)} elements>", "exec"), namespace)  # noqa: S102
+        return namespace["make"](**bound)  # type: ignore[no-any-return]
+
+    def _element(self, position: int, element: str, below: dict[int, list[int]],
+                 bound: dict[str, Any], lines: list[str], indent: str) -> None:
+        """The code for one element found (``element`` names it): its fields, then the elements
+        below it."""
+        _parent, _tag, reads, leaves, general, _needy, _fallbacks = self._nodes[position]
+        for attribute, mark, convert, box, last, needs in reads:
+            read = f"{element}.text" if attribute is None else f"{element}.get({attribute!r})"
+            self._value(read, mark, convert, box, last, needs, bound, lines, indent)
+        lower = below.get(position, [])
+        firsts = f"firsts{position}"
+        if leaves or lower:
+            lines.append(f"{indent}{firsts} = (children.get({element}) or reader.index({element}))[0]")
+        for tag, mark, convert, box, last, needs, fallback in leaves:
+            lines.append(f"{indent}child = {firsts}.get({tag!r})")
+            lines.append(f"{indent}if child is None:")
+            if needs is not None:
+                self._absent(needs, bound, lines, indent + "    ")
             else:
-                holder = found[parent]
-                if holder is None:
-                    continue
-                element = (children.get(holder) or reader.index(holder))[0].get(tag)
-                if element is None:
-                    for missing in needy:
-                        self._missing(missing, run, out, place, boxes)
-                    continue
-                if element is REPEATED:
-                    for fallback in fallbacks:
-                        fallback(run, context, place.where, out, place.prefix)
-                    continue
-            found[position] = element
-            for attribute, mark, convert, box, last, needs in reads:
-                value = element.text if attribute is None else element.get(attribute)
-                if value and (value := value.strip()):
-                    if convert is not None:
-                        try:
-                            value = convert(value)
-                        except TransformError as problem:
-                            raise _unconvertible(sources[mark], problem) from None
-                        if value == "" or value is None:
-                            continue
-                    into = boxes[box]
-                    if into is None:
-                        into = boxes[box] = self._box(out, box)
-                    into[last] = value
-                    provenance[keys[mark]] = sources[mark]
-                elif needs is not None:
-                    self._missing(needs, run, out, place, boxes)
-            if leaves:
-                firsts = (children.get(element) or reader.index(element))[0]
-                for tag, mark, convert, box, last, needs, fallback in leaves:
-                    child = firsts.get(tag)
-                    if child is None:
-                        if needs is not None:
-                            self._missing(needs, run, out, place, boxes)
-                        continue
-                    if child is REPEATED:
-                        fallback(run, context, place.where, out, place.prefix)
-                        continue
-                    value = child.text
-                    if value and (value := value.strip()):
-                        if convert is not None:
-                            try:
-                                value = convert(value)
-                            except TransformError as problem:
-                                raise _unconvertible(sources[mark], problem) from None
-                            if value == "" or value is None:
-                                continue
-                        into = boxes[box]
-                        if into is None:
-                            into = boxes[box] = self._box(out, box)
-                        into[last] = value
-                        provenance[keys[mark]] = sources[mark]
-                    elif needs is not None:
-                        self._missing(needs, run, out, place, boxes)
-            for attribute, suffix, apply in general:
-                value = element.text if attribute is None else element.get(attribute)
-                apply(run, (value.strip() or None) if value else None, place.where + suffix, out,
-                      place.prefix)
+                lines.append(f"{indent}    pass")
+            lines.append(f"{indent}elif child is REPEATED:")
+            lines.append(f"{indent}    {self._bind(bound, 'fallback', fallback)}"
+                         "(run, context, place.where, out, place.prefix)")
+            lines.append(f"{indent}else:")
+            self._value("child.text", mark, convert, box, last, needs, bound, lines, indent + "    ")
+        for attribute, suffix, apply in general:
+            read = f"{element}.text" if attribute is None else f"{element}.get({attribute!r})"
+            lines.append(f"{indent}value = {read}")
+            lines.append(f"{indent}{self._bind(bound, 'apply', apply)}(run, "
+                         f"(value.strip() or None) if value else None, place.where + {suffix!r}, "
+                         "out, place.prefix)")
+        for child in lower:
+            _parent, tag, _reads, _leaves, _general, needy, fallbacks = self._nodes[child]
+            found = f"element{child}"
+            lines.append(f"{indent}{found} = {firsts}.get({tag!r})")
+            lines.append(f"{indent}if {found} is None:")
+            for needs in needy:
+                self._absent(needs, bound, lines, indent + "    ")
+            lines.append(f"{indent}    pass")
+            lines.append(f"{indent}elif {found} is REPEATED:")
+            for fallback in fallbacks:
+                lines.append(f"{indent}    {self._bind(bound, 'fallback', fallback)}"
+                             "(run, context, place.where, out, place.prefix)")
+            lines.append(f"{indent}    pass")
+            lines.append(f"{indent}else:")
+            self._element(child, found, below, bound, lines, indent + "    ")
 
-    def _missing(self, needy: _Needy | Apply, run: Any, out: dict[str, Any], place: Place,
-                 boxes: list[Any]) -> None:
-        """A field with no value: its default, kept as found, or an error if it is required."""
-        if not isinstance(needy, _Needy):
-            needy(run, None, "", out, place.prefix)
-            return
-        if needy.default is None:
-            if needy.required:
-                raise MappingError(needy.rule_id, needy.wire, "required but missing")
-            return
-        value = needy.default
-        if needy.convert is not None:
-            try:
-                value = needy.convert(value)
-            except TransformError as problem:
-                raise MappingError(needy.rule_id, "(default)", str(problem)) from None
-        if value == "" or value is None:
-            return
-        into = boxes[needy.box]
-        if into is None:
-            into = boxes[needy.box] = self._box(out, needy.box)
-        into[needy.last] = value
-        run.provenance[place.keys[needy.mark]] = place.sources[needy.mark]
+    def _value(self, read: str, mark: int, convert: Convert | None, box: int, last: str,
+               needs: _Needy | None, bound: dict[str, Any], lines: list[str], indent: str) -> None:
+        """The code for one field's value: read, stripped, converted, kept with its provenance;
+        or, if it has none, its default or an error."""
+        lines.append(f"{indent}value = {read}")
+        lines.append(f"{indent}if value and (value := value.strip()):")
+        inner = indent + "    "
+        if convert is not None:
+            lines.append(f"{inner}try:")
+            lines.append(f"{inner}    value = {self._bind(bound, 'convert', convert)}(value)")
+            lines.append(f"{inner}except TransformError as problem:")
+            lines.append(f"{inner}    raise _unconvertible(sources[{mark}], problem) from None")
+            lines.append(f"{inner}if value != '' and value is not None:")
+            inner += "    "
+        self._keep(box, last, mark, lines, inner)
+        if needs is not None:
+            lines.append(f"{indent}else:")
+            self._absent(needs, bound, lines, indent + "    ")
 
-    def _box(self, out: dict[str, Any], box: int) -> dict[str, Any]:
-        """The dict a box names in the level's canonical data, made on the way if need be."""
-        node = out
-        for part in self._boxes[box]:
-            node = node.setdefault(part, {})
-        return node
+    def _absent(self, needs: _Needy | Apply, bound: dict[str, Any], lines: list[str],
+                indent: str) -> None:
+        """The code for a field with no value: its default, or an error if it is required."""
+        if not isinstance(needs, _Needy):
+            lines.append(f"{indent}{self._bind(bound, 'apply', needs)}(run, None, '', out, place.prefix)")
+            return
+        lines.append(f"{indent}value = _default({self._bind(bound, 'needy', needs)})")
+        lines.append(f"{indent}if value is not None:")
+        self._keep(needs.box, needs.last, needs.mark, lines, indent + "    ")
+
+    def _keep(self, box: int, last: str, mark: int, lines: list[str], indent: str) -> None:
+        if box:
+            made = "out" + "".join(f".setdefault({part!r}, {{}})" for part in self._boxes[box])
+            lines.append(f"{indent}if box{box} is None:")
+            lines.append(f"{indent}    box{box} = {made}")
+        lines.append(f"{indent}{'out' if not box else f'box{box}'}[{last!r}] = value")
+        lines.append(f"{indent}provenance[keys[{mark}]] = sources[{mark}]")
+
+    @staticmethod
+    def _bind(bound: dict[str, Any], kind: str, value: Any) -> str:
+        for name, known in bound.items():
+            if known is value:
+                return name
+        name = f"{kind}{len(bound)}"
+        bound[name] = value
+        return name
+
+
+def _default(needy: _Needy) -> Any:
+    """A missing field's default, converted (None: nothing to keep), or an error if the field is
+    required and has none."""
+    if needy.default is None:
+        if needy.required:
+            raise MappingError(needy.rule_id, needy.wire, "required but missing")
+        return None
+    value = needy.default
+    if needy.convert is not None:
+        try:
+            value = needy.convert(value)
+        except TransformError as problem:
+            raise MappingError(needy.rule_id, "(default)", str(problem)) from None
+    return None if value == "" or value is None else value
 
 
 def _unconvertible(source: Any, problem: TransformError) -> MappingError:
