@@ -37,6 +37,7 @@ class Hub:
     sharing: Sharing
 
     def close(self) -> None:
+        self.relay.close()
         self.publisher.close()
         self.database.dispose()
 
