@@ -91,8 +91,9 @@ class OutboxRelay:
             return 0
         try:
             with self.database.transaction() as session:
+                table = OutboxEntry.__table__  # a plain statement: no session objects to update
                 deleted = session.execute(
-                    delete(OutboxEntry).where(OutboxEntry.entry_id.in_(entry_ids))).rowcount
+                    delete(table).where(table.c.entry_id.in_(entry_ids))).rowcount
         except Exception as error:
             log.warning("published outbox rows not deleted yet: %s", type(error).__name__)
             with self._lock:
