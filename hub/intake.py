@@ -92,10 +92,9 @@ class Intake:
 
     def _store(self, system: ConnectedSystem, envelope: Envelope, body: bytes) -> Accepted:
         try:
+            # a resubmission breaks the inbox's unique (source system, source message id) and
+            # is answered below with the original: no look-up first for the messages that are new
             with self.database.transaction() as session:
-                existing = self._existing(session, system.system_id, envelope.source_message_id)
-                if existing is not None:
-                    return Accepted(existing, duplicate=True)
                 sealed = seal_json(
                     self.keyring, envelope.model_dump(mode="json"), f"inbox:{envelope.message_id}"
                 )
