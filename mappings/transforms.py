@@ -27,11 +27,23 @@ class Transform:
     description: str
 
 
+DATES_KEPT = 4096  # dates read before, by their text: a message's dates repeat (recorded on...)
+_dates: dict[str, str] = {}
+
+
 def _date(value: Any, options: dict[str, Any]) -> str:
+    text = str(value)
+    found = _dates.get(text)
+    if found is not None:
+        return found
     try:
-        return date.fromisoformat(str(value)).isoformat()
+        found = date.fromisoformat(text).isoformat()
     except ValueError:
         raise TransformError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if len(_dates) >= DATES_KEPT:
+        _dates.clear()
+    _dates[text] = found
+    return found
 
 
 def _datetime(value: Any, options: dict[str, Any]) -> str:
