@@ -24,7 +24,7 @@ from mappings.provenance import DEFAULT, Marks, Place
 from mappings.results import MappingError, Parsed
 from mappings.spec import Condition, Rule
 from mappings.transforms import TransformError
-from mappings.walk import Apply, ElementWalk, PlainField, Step
+from mappings.walk import Apply, Code, ElementWalk, PlainField, Step
 
 if TYPE_CHECKING:
     from mappings.engine import EffectiveSpec
@@ -65,11 +65,11 @@ class Level:
     """The rules of one level compiled: its plain XML fields read in one walk, then the steps
     of its other rules, in rule order. ``marks`` holds the provenance the level can record."""
 
-    __slots__ = ("marks", "walk", "steps")
+    __slots__ = ("marks", "plain", "walk", "steps")
 
-    def __init__(self, marks: Marks, walk: ElementWalk | None, steps: list[Step]):
-        self.marks, self.steps = marks, steps
-        self.walk = walk.read if walk is not None else None
+    def __init__(self, marks: Marks, plain: ElementWalk | None, steps: list[Step]):
+        self.marks, self.plain, self.steps = marks, plain, steps
+        self.walk = plain.read if plain is not None else None
 
     def read(self, run: _Run, context: Any, place: Place, out: dict[str, Any]) -> None:
         if self.walk is not None:
@@ -269,33 +269,55 @@ class ReadingPlan:
         steps, locals_ = locator.steps, locator.locals
         level = self._compile(rule.each)
         marks = level.marks
-        # an item's fields: its walk alone, when the level has no other steps
-        fill = level.walk if level.walk is not None and not level.steps else level.read
         gather, put = paths.getter(canonical), paths.putter(canonical)
-        select = self._select(rule, marks)
-
-        def step(run: _Run, context: Any, base: str, out: dict[str, Any], prefix: str) -> None:
-            reader, system = run.reader, run.system
-            where = base or reader.where(context)
-            gathered = gather(out)
-            items = [] if gathered is MISSING else list(gathered)
-            remember = reader.paths
-            for node, positions in reader.reach(context, steps):
-                key = (system, prefix, where, len(items), positions)
-                place = marks.known(key)
-                if place is None:
-                    place = marks.keep(key, marks.make(
-                        system, f"{prefix}{canonical}[{len(items)}].",
-                        where + _path(locals_, positions)))
-                remember[node] = place.where
-                item: dict[str, Any] = {}
-                fill(run, node, place, item)
-                if select is not None:
-                    select(run, item, place)
-                items.append(item)
-            if items:
-                put(out, items)
-        return step
+        # the step is made as code, with the walk of an item's plain fields written into it
+        code = Code()
+        for name, value in (("gather", gather), ("put", put), ("MISSING", MISSING),
+                            ("steps", steps), ("locals_", locals_), ("canonical", canonical),
+                            ("known", marks.known), ("keep", marks.keep), ("make_place", marks.make),
+                            ("_path", _path)):
+            code.name(name, value)
+        add = code.add
+        add("    ", "def step(run, context, base, out, prefix):")
+        body = "            "
+        for line in (
+            "reader, system, provenance = run.reader, run.system, run.provenance",
+            "children, remember = reader.children, reader.paths",
+            "where = base or reader.where(context)",
+            "gathered = gather(out)",
+            "items = [] if gathered is MISSING else list(gathered)",
+        ):
+            add("        ", line)
+        add("        ", "for node, positions in reader.reach(context, steps):")
+        for line in (
+            "count = len(items)",
+            "key = (system, prefix, where, count, positions)",
+            "place = known(key)",
+            "if place is None:",
+            "    place = keep(key, make_place(system, f'{prefix}{canonical}[{count}].',",
+            "                                 where + _path(locals_, positions)))",
+            "remember[node] = place.where",
+            "item = {}",
+            "keys, sources = place.keys, place.sources",
+        ):
+            add(body, line)
+        if level.plain is not None:
+            level.plain.body(code, body, "node", "item")
+        for item_step in level.steps:
+            add(body, f"{code.bind('step', item_step)}(run, node, place.where, item, place.prefix)")
+        if rule.select is not None and rule.select.equals is not None:
+            mark = marks.add(rule.select.canonical, "", rule.id)
+            code.name("select_get", paths.getter(rule.select.canonical))
+            code.name("select_put", paths.putter(rule.select.canonical))
+            code.name("equals", rule.select.equals)
+            add(body, "if select_get(item) is MISSING:")
+            add(body, "    select_put(item, equals)")
+            add(body, f"    provenance[keys[{mark}]] = sources[{mark}]")
+        add(body, "items.append(item)")
+        add("        ", "if items:")
+        add("        ", "    put(out, items)")
+        add("    ", "return step")
+        return code.make(f"<items of {rule.id}>")  # type: ignore[no-any-return]
 
     @staticmethod
     def _select(rule: Rule, marks: Marks) -> Callable[[_Run, dict[str, Any], Place], None] | None:

@@ -162,124 +162,158 @@ class ElementWalk:
 
     # -- the walk as code ----------------------------------------------------------------------
     #
-    # The walk of a level is made into one Python function when the plan is compiled: a block of
-    # straight code per element on the fields' paths, nested as the elements are, parent first,
-    # reading each field where the element holds it. The rule's converters, defaults and own
-    # steps are bound to the function, its tags and attribute names are written into it.
+    # The walk of a level is made into Python code when the plan is compiled: a block of straight
+    # code per element on the fields' paths, nested as the elements are, parent first, reading
+    # each field where the element holds it. The rules' converters, defaults and own steps are
+    # bound to the code, its tags and attribute names are written into it.
 
     def _generate(self) -> Callable[[Any, Any, Place, dict[str, Any]], None]:
-        bound: dict[str, Any] = {}
-        lines = [
-            "def read(run, context, place, out):",
-            "    provenance = run.provenance",
-            "    keys, sources = place.keys, place.sources",
-            "    reader = run.reader",
-            "    children = reader.children",
-        ]
-        lines += [f"    box{box} = None" for box in range(1, len(self._boxes))]
+        code = Code()
+        code.add("    ", "def read(run, context, place, out):")
+        code.add("        ", "provenance = run.provenance")
+        code.add("        ", "keys, sources = place.keys, place.sources")
+        code.add("        ", "reader = run.reader")
+        code.add("        ", "children = reader.children")
+        self.body(code, "        ", "context", "out")
+        code.add("    ", "return read")
+        self.source = code.source()
+        return code.make(f"<walk of {len(self._nodes)} elements>")  # type: ignore[no-any-return]
+
+    def body(self, code: Code, indent: str, context: str, out: str) -> None:
+        """The walk's code, for the level's element named ``context`` and its canonical data
+        ``out``; ``run``, ``place``, ``keys``, ``sources``, ``provenance``, ``reader`` and
+        ``children`` are in scope."""
+        code.context, code.out = context, out
+        for box in range(1, len(self._boxes)):
+            code.add(indent, f"box{box} = None")
         below: dict[int, list[int]] = {}
         for position, node in enumerate(self._nodes):
             below.setdefault(node[0], []).append(position)
-        self._element(0, "context", below, bound, lines, "    ")
-        source = "\n".join(["def make(" + ", ".join(bound) + "):", *("    " + line for line in lines),
-                            "    return read", ""])
-        self.source = source
-        namespace: dict[str, Any] = {"REPEATED": REPEATED, "TransformError": TransformError,
-                                     "_unconvertible": _unconvertible, "_default": _default}
-        exec(compile(source, f"<walk of {len(self._nodes)} elements>", "exec"), namespace)  # noqa: S102
-        return namespace["make"](**bound)  # type: ignore[no-any-return]
+        self._element(code, 0, context, below, indent)
 
-    def _element(self, position: int, element: str, below: dict[int, list[int]],
-                 bound: dict[str, Any], lines: list[str], indent: str) -> None:
+    def _element(self, code: Code, position: int, element: str, below: dict[int, list[int]],
+                 indent: str) -> None:
         """The code for one element found (``element`` names it): its fields, then the elements
         below it."""
         _parent, _tag, reads, leaves, general, _needy, _fallbacks = self._nodes[position]
         for attribute, mark, convert, box, last, needs in reads:
             read = f"{element}.text" if attribute is None else f"{element}.get({attribute!r})"
-            self._value(read, mark, convert, box, last, needs, bound, lines, indent)
+            self._value(code, read, mark, convert, box, last, needs, indent)
         lower = below.get(position, [])
         firsts = f"firsts{position}"
         if leaves or lower:
-            lines.append(f"{indent}{firsts} = (children.get({element}) or reader.index({element}))[0]")
+            code.add(indent, f"{firsts} = (children.get({element}) or reader.index({element}))[0]")
         for tag, mark, convert, box, last, needs, fallback in leaves:
-            lines.append(f"{indent}child = {firsts}.get({tag!r})")
-            lines.append(f"{indent}if child is None:")
+            code.add(indent, f"child = {firsts}.get({tag!r})")
+            code.add(indent, "if child is None:")
             if needs is not None:
-                self._absent(needs, bound, lines, indent + "    ")
-            else:
-                lines.append(f"{indent}    pass")
-            lines.append(f"{indent}elif child is REPEATED:")
-            lines.append(f"{indent}    {self._bind(bound, 'fallback', fallback)}"
-                         "(run, context, place.where, out, place.prefix)")
-            lines.append(f"{indent}else:")
-            self._value("child.text", mark, convert, box, last, needs, bound, lines, indent + "    ")
+                self._absent(code, needs, indent + "    ")
+            code.add(indent, "    pass")
+            code.add(indent, "elif child is REPEATED:")
+            code.add(indent, f"    {self._fallback(code, fallback)}")
+            code.add(indent, "else:")
+            self._value(code, "child.text", mark, convert, box, last, needs, indent + "    ")
         for attribute, suffix, apply in general:
             read = f"{element}.text" if attribute is None else f"{element}.get({attribute!r})"
-            lines.append(f"{indent}value = {read}")
-            lines.append(f"{indent}{self._bind(bound, 'apply', apply)}(run, "
-                         f"(value.strip() or None) if value else None, place.where + {suffix!r}, "
-                         "out, place.prefix)")
+            code.add(indent, f"value = {read}")
+            code.add(indent, f"{code.bind('apply', apply)}(run, (value.strip() or None) if value "
+                             f"else None, place.where + {suffix!r}, {code.out}, place.prefix)")
         for child in lower:
             _parent, tag, _reads, _leaves, _general, needy, fallbacks = self._nodes[child]
             found = f"element{child}"
-            lines.append(f"{indent}{found} = {firsts}.get({tag!r})")
-            lines.append(f"{indent}if {found} is None:")
+            code.add(indent, f"{found} = {firsts}.get({tag!r})")
+            code.add(indent, f"if {found} is None:")
             for needs in needy:
-                self._absent(needs, bound, lines, indent + "    ")
-            lines.append(f"{indent}    pass")
-            lines.append(f"{indent}elif {found} is REPEATED:")
+                self._absent(code, needs, indent + "    ")
+            code.add(indent, "    pass")
+            code.add(indent, f"elif {found} is REPEATED:")
             for fallback in fallbacks:
-                lines.append(f"{indent}    {self._bind(bound, 'fallback', fallback)}"
-                             "(run, context, place.where, out, place.prefix)")
-            lines.append(f"{indent}    pass")
-            lines.append(f"{indent}else:")
-            self._element(child, found, below, bound, lines, indent + "    ")
-
-    def _value(self, read: str, mark: int, convert: Convert | None, box: int, last: str,
-               needs: _Needy | None, bound: dict[str, Any], lines: list[str], indent: str) -> None:
-        """The code for one field's value: read, stripped, converted, kept with its provenance;
-        or, if it has none, its default or an error."""
-        lines.append(f"{indent}value = {read}")
-        lines.append(f"{indent}if value and (value := value.strip()):")
-        inner = indent + "    "
-        if convert is not None:
-            lines.append(f"{inner}try:")
-            lines.append(f"{inner}    value = {self._bind(bound, 'convert', convert)}(value)")
-            lines.append(f"{inner}except TransformError as problem:")
-            lines.append(f"{inner}    raise _unconvertible(sources[{mark}], problem) from None")
-            lines.append(f"{inner}if value != '' and value is not None:")
-            inner += "    "
-        self._keep(box, last, mark, lines, inner)
-        if needs is not None:
-            lines.append(f"{indent}else:")
-            self._absent(needs, bound, lines, indent + "    ")
-
-    def _absent(self, needs: _Needy | Apply, bound: dict[str, Any], lines: list[str],
-                indent: str) -> None:
-        """The code for a field with no value: its default, or an error if it is required."""
-        if not isinstance(needs, _Needy):
-            lines.append(f"{indent}{self._bind(bound, 'apply', needs)}(run, None, '', out, place.prefix)")
-            return
-        lines.append(f"{indent}value = _default({self._bind(bound, 'needy', needs)})")
-        lines.append(f"{indent}if value is not None:")
-        self._keep(needs.box, needs.last, needs.mark, lines, indent + "    ")
-
-    def _keep(self, box: int, last: str, mark: int, lines: list[str], indent: str) -> None:
-        if box:
-            made = "out" + "".join(f".setdefault({part!r}, {{}})" for part in self._boxes[box])
-            lines.append(f"{indent}if box{box} is None:")
-            lines.append(f"{indent}    box{box} = {made}")
-        lines.append(f"{indent}{'out' if not box else f'box{box}'}[{last!r}] = value")
-        lines.append(f"{indent}provenance[keys[{mark}]] = sources[{mark}]")
+                code.add(indent, f"    {self._fallback(code, fallback)}")
+            code.add(indent, "    pass")
+            code.add(indent, "else:")
+            self._element(code, child, found, below, indent + "    ")
 
     @staticmethod
-    def _bind(bound: dict[str, Any], kind: str, value: Any) -> str:
-        for name, known in bound.items():
+    def _fallback(code: Code, fallback: Step) -> str:
+        return f"{code.bind('fallback', fallback)}(run, {code.context}, place.where, {code.out}, " \
+               "place.prefix)"
+
+    def _value(self, code: Code, read: str, mark: int, convert: Convert | None, box: int,
+               last: str, needs: _Needy | None, indent: str) -> None:
+        """The code for one field's value: read, stripped, converted, kept with its provenance;
+        or, if it has none, its default or an error."""
+        code.add(indent, f"value = {read}")
+        code.add(indent, "if value and (value := value.strip()):")
+        inner = indent + "    "
+        if convert is not None:
+            code.add(inner, "try:")
+            code.add(inner, f"    value = {code.bind('convert', convert)}(value)")
+            code.add(inner, "except TransformError as problem:")
+            code.add(inner, f"    raise _unconvertible(sources[{mark}], problem) from None")
+            code.add(inner, "if value != '' and value is not None:")
+            inner += "    "
+        self._keep(code, box, last, mark, inner)
+        if needs is not None:
+            code.add(indent, "else:")
+            self._absent(code, needs, indent + "    ")
+
+    def _absent(self, code: Code, needs: _Needy | Apply, indent: str) -> None:
+        """The code for a field with no value: its default, or an error if it is required."""
+        if not isinstance(needs, _Needy):
+            code.add(indent, f"{code.bind('apply', needs)}(run, None, '', {code.out}, place.prefix)")
+            return
+        code.add(indent, f"value = _default({code.bind('needy', needs)})")
+        code.add(indent, "if value is not None:")
+        self._keep(code, needs.box, needs.last, needs.mark, indent + "    ")
+
+    def _keep(self, code: Code, box: int, last: str, mark: int, indent: str) -> None:
+        into = code.out
+        if box:
+            made = into + "".join(f".setdefault({part!r}, {{}})" for part in self._boxes[box])
+            into = f"box{box}"
+            code.add(indent, f"if {into} is None:")
+            code.add(indent, f"    {into} = {made}")
+        code.add(indent, f"{into}[{last!r}] = value")
+        code.add(indent, f"provenance[keys[{mark}]] = sources[{mark}]")
+
+
+class Code:
+    """Python source written for a reading plan, and the values bound to it by name: ``make``
+    runs the source once and answers the function it defines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.bound: dict[str, Any] = {
+            "REPEATED": REPEATED, "TransformError": TransformError,
+            "_unconvertible": _unconvertible, "_default": _default,
+        }
+        self.context, self.out = "context", "out"  # the names of the element and its data
+
+    def add(self, indent: str, line: str) -> None:
+        self.lines.append(indent + line)
+
+    def bind(self, kind: str, value: Any) -> str:
+        """A name for ``value`` in the code (the same name each time for the same value)."""
+        for name, known in self.bound.items():
             if known is value:
                 return name
-        name = f"{kind}{len(bound)}"
-        bound[name] = value
+        name = f"{kind}{len(self.bound)}"
+        self.bound[name] = value
         return name
+
+    def name(self, name: str, value: Any) -> str:
+        """``value`` bound under a name of the caller's."""
+        assert name not in self.bound or self.bound[name] is value, name
+        self.bound[name] = value
+        return name
+
+    def source(self) -> str:
+        return "\n".join(["def make(" + ", ".join(self.bound) + "):", *self.lines, ""])
+
+    def make(self, label: str) -> Any:
+        namespace: dict[str, Any] = {}
+        exec(compile(self.source(), label, "exec"), namespace)  # noqa: S102
+        return namespace["make"](**self.bound)
 
 
 def _default(needy: _Needy) -> Any:
