@@ -215,10 +215,22 @@ class XmlReader:
         among the siblings of its tag at each step (0 where the tag does not repeat)."""
         found: list[tuple[etree._Element, tuple[int, ...]]] = [(context, ())]
         children = self.children
-        for tag in steps:
-            reached = []
+        last = len(steps) - 1
+        for step, tag in enumerate(steps):
+            reached: list[tuple[etree._Element, tuple[int, ...]]] = []
             for node, positions in found:
-                firsts, repeats = children.get(node) or self.index(node)
+                indexed = children.get(node)
+                if indexed is None and step == last:
+                    # the items themselves: the children with the tag, matched by lxml without
+                    # indexing the node (a rule that looks among its children indexes it then)
+                    group = list(node.iterchildren(tag))
+                    if len(group) == 1:
+                        reached.append((group[0], (*positions, 0)))
+                    elif group:
+                        reached += [(child, (*positions, position))
+                                    for position, child in enumerate(group, 1)]
+                    continue
+                firsts, repeats = indexed or self.index(node)
                 child = firsts.get(tag)
                 if child is None:
                     continue

@@ -36,12 +36,13 @@ class Marks:
     """The provenance one level of a plan can record: ``add`` when compiling, ``place`` when
     parsing."""
 
-    __slots__ = ("spec_id", "version", "_marks", "_places")
+    __slots__ = ("spec_id", "version", "_marks", "places")
 
     def __init__(self, spec_id: str, version: str):
         self.spec_id, self.version = spec_id, version
         self._marks: list[tuple[str, str | None, str]] = []
-        self._places: dict[Hashable, Place] = {}
+        # the places kept, by key: compiled steps look here directly (``keep`` empties it in place)
+        self.places: dict[Hashable, Place] = {}
 
     def add(self, canonical: str, suffix: str | None, rule_id: str) -> int:
         """A field ``rule_id`` puts at ``canonical`` (relative to the level), read from ``suffix``
@@ -52,18 +53,18 @@ class Marks:
     def place(self, system: str | None, prefix: str, where: str) -> Place:
         """The level at canonical ``prefix`` and wire path ``where``, in a message from ``system``."""
         key = (system, prefix, where)
-        found = self._places.get(key)
+        found = self.places.get(key)
         return found if found is not None else self.keep(key, self.make(system, prefix, where))
 
     def known(self, key: Hashable) -> Place | None:
         """A place kept under a key of the caller's (one that names it without building its
         paths: a repeated element's position, say), or None."""
-        return self._places.get(key)
+        return self.places.get(key)
 
     def keep(self, key: Hashable, place: Place) -> Place:
-        if len(self._places) >= PLACES_KEPT:
-            self._places.clear()
-        self._places[key] = place
+        if len(self.places) >= PLACES_KEPT:
+            self.places.clear()
+        self.places[key] = place
         return place
 
     def make(self, system: str | None, prefix: str, where: str) -> Place:

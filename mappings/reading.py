@@ -216,6 +216,8 @@ class ReadingPlan:
         convert = self._converter(rule)
         provenance = self._provenance(rule)
         put = paths.putter(canonical)
+        if isinstance(locator, Locator) and locator.steps is not None:
+            return self._repeated_plain(rule, locator, convert, provenance, put)
 
         def step(run: _Run, context: Any, base: str, out: dict[str, Any], prefix: str) -> None:
             every = run.reader.every(context, locator, base)
@@ -234,6 +236,58 @@ class ReadingPlan:
             put(out, values)
             for index, (_value, where) in enumerate(every):
                 run.provenance[f"{prefix}{canonical}[{index}]"] = provenance(run.system, where)
+        return step
+
+    def _repeated_plain(self, rule: Rule, locator: Locator, convert: Convert | None,
+                        provenance: Callable[[str | None, str], Provenance],
+                        put: Callable[[dict[str, Any], Any], None]) -> Step:
+        """``_repeated`` for values found by plain XML steps: each value's canonical path, wire
+        path and provenance are made the first time a message has a value in that position, and
+        kept by position."""
+        wire, rule_id, canonical = rule.wire, rule.id, rule.canonical
+        required, when = rule.required, _condition(rule.when)
+        steps, locals_, attribute = locator.steps, locator.locals, locator.attribute
+        suffix = locator.attribute_suffix
+        assert steps is not None
+        made: dict[tuple[Any, ...], tuple[str, str]] = {}  # by place: (canonical path, wire path)
+
+        def step(run: _Run, context: Any, base: str, out: dict[str, Any], prefix: str) -> None:
+            reader = run.reader
+            found = []
+            for node, positions in reader.reach(context, steps):
+                value = node.text if attribute is None else node.get(attribute)
+                if value and (value := value.strip()):
+                    found.append((value, positions))
+            if not found:
+                if required:
+                    raise MappingError(rule_id, wire, "required but missing")
+                return
+            if when is not None and not when(out):
+                return
+            system = run.system
+            where = reader.paths.get(context)
+            if where is None:
+                where = reader.where(context)
+            placed = []
+            for index, (_value, positions) in enumerate(found):
+                key = (system, prefix, where, index, positions)
+                known = made.get(key)
+                if known is None:
+                    if len(made) >= PROVENANCE_KEPT:
+                        made.clear()
+                    known = made[key] = (f"{prefix}{canonical}[{index}]",
+                                         where + _path(locals_, positions) + suffix)
+                placed.append(known)
+            values = []
+            for (value, _positions), (_key, value_where) in zip(found, placed, strict=True):
+                try:
+                    values.append(value if convert is None else convert(value))
+                except TransformError as problem:
+                    raise MappingError(rule_id, value_where, str(problem)) from None
+            put(out, values)
+            kept = run.provenance
+            for key, value_where in placed:
+                kept[key] = provenance(system, value_where)
         return step
 
     def _each(self, rule: Rule) -> Step:
@@ -274,7 +328,7 @@ class ReadingPlan:
         code = Code()
         for name, value in (("gather", gather), ("put", put), ("MISSING", MISSING),
                             ("steps", steps), ("locals_", locals_), ("canonical", canonical),
-                            ("known", marks.known), ("keep", marks.keep), ("make_place", marks.make),
+                            ("known", marks.places.get), ("keep", marks.keep), ("make_place", marks.make),
                             ("_path", _path)):
             code.name(name, value)
         add = code.add
@@ -307,10 +361,14 @@ class ReadingPlan:
             add(body, f"{code.bind('step', item_step)}(run, node, place.where, item, place.prefix)")
         if rule.select is not None and rule.select.equals is not None:
             mark = marks.add(rule.select.canonical, "", rule.id)
-            code.name("select_get", paths.getter(rule.select.canonical))
             code.name("select_put", paths.putter(rule.select.canonical))
             code.name("equals", rule.select.equals)
-            add(body, "if select_get(item) is MISSING:")
+            if "." in rule.select.canonical:
+                code.name("select_get", paths.getter(rule.select.canonical))
+                add(body, "if select_get(item) is MISSING:")
+            else:  # paths.getter's test, written in
+                add(body, f"found = item.get({rule.select.canonical!r})")
+                add(body, "if found is None or found == '' or found == []:")
             add(body, "    select_put(item, equals)")
             add(body, f"    provenance[keys[{mark}]] = sources[{mark}]")
         add(body, "items.append(item)")
