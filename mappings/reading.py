@@ -342,12 +342,49 @@ class ReadingPlan:
             "items = [] if gathered is MISSING else list(gathered)",
         ):
             add("        ", line)
-        add("        ", "for node, positions in reader.reach(context, steps):")
+        # the items: down plain steps written in, the last one matched by lxml when its element
+        # is not indexed; where an element on the way repeats, the reader's general reach
+        add("        ", "holder, spots, group = context, None, ()")
+        for tag in steps[:-1]:
+            add("        ", "if holder is not None:")
+            add("        ", f"    holder = (children.get(holder) or reader.index(holder))[0].get({tag!r})")
+            add("        ", "    if holder is REPEATED:")
+            add("        ", "        holder, spots = None, ()")
+        if not steps:  # the element in hand is the one item
+            add("        ", "spots = ()")
+        last = steps[-1] if steps else ""
+        code.name("zeros", (0,) * (len(steps) - 1))
+        for line in (
+            "if spots is not None:",
+            "    reached = reader.reach(context, steps)",
+            "    group = [node for node, _positions in reached]",
+            "    spots = [positions for _node, positions in reached]",
+            "elif holder is not None:",
+            "    indexed = children.get(holder)",
+            "    if indexed is None:",
+            f"        group = list(holder.iterchildren({last!r}))",
+            "    else:",
+            f"        found = indexed[0].get({last!r})",
+            "        if found is REPEATED:",
+            f"            group = indexed[1][{last!r}]",
+            "        elif found is not None:",
+            "            group = (found,)",
+            "repeated = len(group) > 1",
+            "for ordinal, node in enumerate(group):",
+        ):
+            add("        ", line)
         for line in (
             "count = len(items)",
-            "key = (system, prefix, where, count, positions)",
+            "if spots is None:",
+            "    spot = ordinal + 1 if repeated else 0",
+            "    positions = None",
+            "else:",
+            "    spot = positions = spots[ordinal]",
+            "key = (system, prefix, where, count, spot)",
             "place = known(key)",
             "if place is None:",
+            "    if positions is None:",
+            "        positions = (*zeros, spot)",
             "    place = keep(key, make_place(system, f'{prefix}{canonical}[{count}].',",
             "                                 where + _path(locals_, positions)))",
             "remember[node] = place.where",
