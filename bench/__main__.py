@@ -63,20 +63,29 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append((label, f"{value:,} {unit}{note}" if value is not None else "-",
                     f"{top:,.0f} ({bound})", share, target(kind)))
 
-    def cpu_row(label: str, cpu: dict[str, float] | None, measured: float | None) -> None:
-        """Where the CPU went per unit, and the rate the machine's cores allow at that cost."""
+    def cpu_row(label: str, cpu: dict[str, float] | None, measured: float | None,
+                workers: int = 1) -> None:
+        """Where the CPU went per unit, and the rate that cost allows: the machine's cores for
+        the whole, or one core for the API process or each worker process (a Python process
+        runs its own code on one core at a time), whichever is lower."""
         if not cpu or not cpu["total"]:
             return
         parts = " + ".join(f"{part} {ms:g}" for part, ms in cpu.items() if part != "total" and ms)
         cores = result.get("cpus") or os.cpu_count() or 1
-        top = cores * 1000 / cpu["total"]
-        out.append((label, f"{cpu['total']:g} ms ({parts})", f"{top:,.0f} ({cores} cores / CPU)",
+        bounds = [(cores * 1000 / cpu["total"], f"{cores} cores / CPU")]
+        if cpu.get("api"):
+            bounds.append((1000 / cpu["api"], "1 core / API CPU"))
+        if cpu.get("workers") and workers:
+            bounds.append((workers * 1000 / cpu["workers"], f"{workers} worker core(s) / worker CPU"))
+        top, bound = min(bounds)
+        out.append((label, f"{cpu['total']:g} ms ({parts})", f"{top:,.0f} ({bound})",
                     f"{measured / top:.0%}" if measured else "-", ""))
 
     if "accept" in result:
         a = result["accept"]
         add(f"accept, {a['clients']} HTTP clients (202, inbox + queue)", "accept", a["per_s"], "msg/s",
             f"; p50/p99 {a['latency_ms']['p50']}/{a['latency_ms']['p99']} ms")
+        cpu_row("  CPU per accepted message", a.get("cpu_ms_per_message"), a["per_s"], workers=0)
     if "backlog" in result:
         b = result["backlog"]
         add("step-up: 1 worker draining the accepted backlog", "step-up", b["referrals_per_s"], "ref/s")
@@ -96,6 +105,8 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     for count, figures in result.get("workers", {}).items():
         add(f"step-up, {count} worker process{'es' if count != '1' else ''}", "step-up",
             figures["referrals_per_s"], "ref/s")
+        cpu_row("  CPU per referral", figures.get("cpu_ms_per_referral"), figures["referrals_per_s"],
+                workers=int(count))
     for size, figures in result.get("history", {}).items():
         add(f"step-up, {int(size):,} past messages in the store", "step-up", figures["referrals_per_s"],
             "ref/s")

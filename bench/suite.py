@@ -142,8 +142,10 @@ def cpu_per_unit(before: dict[str, float], after: dict[str, float], units: int) 
 
 def accept(rig: ProcessRig, children: Children, plan: Plan) -> dict[str, Any]:
     bodies = [children.referral("accept", n) for n in range(plan.accept)]
+    before = cpu_snapshot(rig)
     phase = run_phase(rig, "accept (API only)", bodies, plan.clients, None, plan.timeout, plan.stall,
                       owed={})
+    cpu = cpu_per_unit(before, cpu_snapshot(rig), plan.accept)
     codes = Counter(str(status) for status in phase.statuses)
     accepted = codes.pop("202", 0)
     ends = [at + took for at, took in zip(phase.send_at, phase.accept_s, strict=True)
@@ -166,7 +168,7 @@ def accept(rig: ProcessRig, children: Children, plan: Plan) -> dict[str, Any]:
         "per_s": round(accepted / window, 1) if window else None,
         "latency_ms": spread_ms([s for status, s in zip(phase.statuses, phase.accept_s, strict=True)
                                  if status == 202 and s is not None]),
-        "inbox_status": dict(in_inbox), "inbound_queue_depth": on_queue,
+        "inbox_status": dict(in_inbox), "inbound_queue_depth": on_queue, "cpu_ms_per_message": cpu,
     }
 
 
