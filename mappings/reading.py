@@ -5,9 +5,10 @@ Compiling does, once per spec version, everything that does not depend on the me
 split and namespace-qualified, code lists inverted, transforms bound to their options, canonical
 paths split, conditions made into tests, provenance records prepared (``mappings.provenance``). A
 level is the document, or one item of a repeated element: its plain XML fields are read in one
-walk of their elements (``mappings.walk``), then every other rule runs its own small step. What
-each kind of rule means (a plain field, a repeated value, a repeated element with ``each``) is
-described on ``mappings.spec.Rule``.
+walk of their elements (``mappings.walk``), then every other rule runs its own small step. A
+repeated element found by plain XML steps is one function of code made when compiling, its items'
+walk written into it. What each kind of rule means (a plain field, a repeated value, a repeated
+element with ``each``) is described on ``mappings.spec.Rule``.
 """
 
 from __future__ import annotations
