@@ -56,11 +56,6 @@ class Marks:
         found = self.places.get(key)
         return found if found is not None else self.keep(key, self.make(system, prefix, where))
 
-    def known(self, key: Hashable) -> Place | None:
-        """A place kept under a key of the caller's (one that names it without building its
-        paths: a repeated element's position, say), or None."""
-        return self.places.get(key)
-
     def keep(self, key: Hashable, place: Place) -> Place:
         if len(self.places) >= PLACES_KEPT:
             self.places.clear()
