@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import JSON, Dialect, TypeDecorator, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.canonical import utcnow
@@ -48,13 +48,55 @@ def _entry_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _canonical(detail: dict[str, Any]) -> str:
+    """The detail as the chain hashes it and the store keeps it: JSON, keys sorted, compact, with
+    values JSON cannot carry written as text. Serialised once when the entry is recorded; an
+    entry read back from the store serialises to the same text (``_entry_hash``)."""
+    if not all(type(value) in _SCALARS or _plain(value) for value in detail.values()):
+        detail = json.loads(json.dumps(detail, default=str))  # as the store would hand it back
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """Serialises as it would once read back: every dict in it keyed by text only."""
+    if type(value) in _SCALARS:
+        return True
+    if isinstance(value, dict):
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(type(item) in _SCALARS or _plain(item) for item in value)
+    return True
+
+
+def _text_hash(prev_hash: str, seq: int, stamp: str, action: str, actor: str, message_id: str | None,
+               detail: str) -> str:
+    """``_entry_hash`` of an entry whose detail is already serialised (``_canonical``): the same
+    text, put together rather than serialised again."""
+    head = json.dumps([prev_hash, seq, stamp, action, actor, message_id], separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(f"{head[:-1]},{detail}]".encode()).hexdigest()
+
+
+class _SerialisedJSON(TypeDecorator[Any]):
+    """The JSON column, bound with text already serialised (``_canonical``): stored as it is."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
 @dataclass
 class _Pending:
     recorded_at: datetime
     action: str
     actor: str
     message_id: str | None
-    detail: dict[str, Any]
+    detail: str  # serialised (``_canonical``)
     subjects: list[str]
 
 
@@ -70,10 +112,7 @@ def record(
     if subjects:
         detail["subjects"] = sorted(set(subjects))
     pending = session.info.setdefault(PENDING, [])
-    pending.append(_Pending(
-        utcnow(), action, actor, message_id, json.loads(json.dumps(detail, default=str)),
-        sorted(set(subjects)),
-    ))
+    pending.append(_Pending(utcnow(), action, actor, message_id, _canonical(detail), sorted(set(subjects))))
 
 
 PENDING = "hub.audit.pending"
@@ -93,16 +132,17 @@ def _chain_pending(session: Session) -> None:
     entries, subjects = [], []
     for item in pending:
         seq += 1
-        digest = _entry_hash(last_hash, seq, item.recorded_at, item.action, item.actor,
-                             item.message_id, item.detail)
+        digest = _text_hash(last_hash, seq, _utc_stamp(item.recorded_at), item.action, item.actor,
+                            item.message_id, item.detail)
         entries.append(dict(
             seq=seq, recorded_at=item.recorded_at, action=item.action, actor=item.actor,
-            message_id=item.message_id, detail=item.detail, prev_hash=last_hash, entry_hash=digest,
+            message_id=item.message_id, detail_text=item.detail, prev_hash=last_hash, entry_hash=digest,
         ))
         subjects.extend(dict(seq=seq, subject_key=subject) for subject in item.subjects)
         last_hash = digest
     # written as statements, not through the unit of work: one insert per table, at commit
-    session.execute(insert(AuditEntry), entries)
+    session.execute(insert(AuditEntry).values(detail=bindparam("detail_text", type_=_SerialisedJSON())),
+                    entries)
     if subjects:
         session.execute(insert(AuditSubject), subjects)
     if head is None:
