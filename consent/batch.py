@@ -96,13 +96,24 @@ class ConsentBatch:
         self.subject_rows: list[dict[str, Any]] = []
         self.decision_rows: list[dict[str, Any]] = []
         self.context_rows: list[dict[str, Any]] = []
+        self._subjects: dict[int, tuple[Envelope, tuple[str, ...]]] = {}
+        self._destinations: dict[str, Any] = {}
         self.known = self._read(envelopes)
+
+    def subjects_of(self, envelope: Envelope) -> tuple[str, ...]:
+        """``Sharing.subjects_of``, worked out once per envelope of the batch."""
+        kept = self._subjects.get(id(envelope))
+        if kept is not None and kept[0] is envelope:
+            return kept[1]
+        subjects = self.sharing.subjects_of(envelope)
+        self._subjects[id(envelope)] = (envelope, subjects)
+        return subjects
 
     # --- reading the register once --------------------------------------------------------
 
     def _read(self, envelopes: Sequence[Envelope]) -> _Register:
         known = _Register()
-        keys = sorted({key for envelope in envelopes for key in self.sharing.subjects_of(envelope)})
+        keys = sorted({key for envelope in envelopes for key in self.subjects_of(envelope)})
         for part in chunks(keys):
             rows = self.session.execute(
                 select(RegisterSubject.subject_key, *CONSENT_COLUMNS)
@@ -163,7 +174,8 @@ class ConsentBatch:
         episode, child = found
         statement = episode.consent
         assert statement is not None
-        subjects = self.register.subjects.keys_for(child.identifiers)
+        subjects = self.subjects_of(envelope) if self.register.subjects is self.sharing.subjects \
+            else self.register.subjects.keys_for(child.identifiers)
         giver = self.register._giver(statement, child)
         if isinstance(giver, str):
             result.skipped.append(giver)
@@ -254,8 +266,10 @@ class ConsentBatch:
         """Decide one disclosure at planning time on the register as it stands at this message,
         and keep the decision with its context; ``envelope_json`` is the envelope as JSON, sealed
         into the context of a permit."""
-        subjects = self.sharing.subjects_of(envelope)
-        destination = destination_of(system)
+        subjects = self.subjects_of(envelope)
+        destination = self._destinations.get(system.system_id)
+        if destination is None:  # the batch's systems, as registered when it began
+            destination = self._destinations[system.system_id] = destination_of(system)
         decision = decide(envelope, destination, self.known.state(subjects), now)
         decision_id = new_id()
         self.decision_rows.append(dict(
