@@ -16,7 +16,10 @@ when asked for, so one batch is checked while the next is read and the one befor
 
 Resumable: every episode's outcome is recorded under (export id, episode id). A batch is
 recorded as ``sending`` before it goes, under an idempotency key the national system honours,
-so a run killed at any point re-sends exactly the batch it was sending and imports nothing twice.
+so a run killed at any point re-sends exactly the batches it was sending and imports nothing
+twice. A batch goes from a thread of its own while the next is checked (at most ``IN_FLIGHT``
+batches unanswered); the answers are recorded, in the order the batches went, by the next
+transaction.
 A run killed after a batch was checked but before it was recorded as sending checks those
 episodes again on the next run: their child and consent are found as recorded, and the
 decision is made (and audited) again before they go.
@@ -31,7 +34,7 @@ import csv
 import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -205,6 +208,7 @@ class Migration:
     ``workers`` is how many worker processes read and render episodes (0: this process)."""
 
     LAG = 2  # batches checked and being rendered while the next one is checked
+    IN_FLIGHT = 2  # batches sent and not yet answered while the next one is checked
 
     def __init__(self, hub: Hub, export_id: str, source: str, target: str, batch_size: int = 200,
                  dry_run: bool = False, timeout: float = 60.0, workers: int = 0):
@@ -227,6 +231,7 @@ class Migration:
         self._held: list[dict[str, Any]] = []
         self._rendering: deque[_Checked] = deque()
         self._answers: list[_Answer] = []
+        self._posting: deque[Future[_Answer]] = deque()
         self._client: httpx.Client | None = None
 
     @staticmethod
@@ -246,6 +251,7 @@ class Migration:
         while the worker processes read the next batch and render the one before."""
         self._client = httpx.Client(timeout=self.timeout)
         lanes = mapping(self.hub.adapters, self.profiles, self.workers)
+        sender = ThreadPoolExecutor(1, thread_name_prefix="migration-import")
         try:
             with long_run_collector():
                 if not self.dry_run:
@@ -255,26 +261,30 @@ class Migration:
                     reading.append((number, raws, lanes.read(number, self.position + 1, raws)))
                     self.position += len(raws)
                     if len(reading) > 1:
-                        self._step(lanes, *reading.popleft())
+                        self._step(lanes, *reading.popleft(), sender=sender)
                 while reading:
-                    self._step(lanes, *reading.popleft())
-                while self._rendering or self._answers:
-                    self._step(lanes)
+                    self._step(lanes, *reading.popleft(), sender=sender)
+                while self._rendering or self._answers or self._posting:
+                    self._step(lanes, sender=sender)
         except MigrationError:
+            sender.shutdown(wait=True, cancel_futures=True)
+            self._collect_answered()
             self._record_answers()  # what the national system did answer is kept before stopping
             raise
         finally:
+            sender.shutdown(wait=True, cancel_futures=True)
             lanes.close()
             self._client.close()
             self._client = None
         return self.report
 
     def _step(self, lanes: Mapping, number: int | None = None, raws: list[bytes] | None = None,
-              read: Future[list[ReadEpisode]] | None = None) -> None:
+              read: Future[list[ReadEpisode]] | None = None, *, sender: ThreadPoolExecutor) -> None:
         items = _result(read) if read is not None else None
         ready = self._rendering.popleft() if self._rendering and (
             items is None or len(self._rendering) >= self.LAG) else None
         rendered = _result(ready.rendering) if ready is not None else None
+        self._collect(wait=items is None and ready is None)
         permitted: list[_Permitted] = []
         with self.hub.database.transaction() as session:
             self._answered(session)
@@ -296,7 +306,25 @@ class Migration:
                 "correlation_id": item.envelope.correlation_id}) for item in permitted]
             self._rendering.append(_Checked(number, permitted, lanes.render(number, requests)))
         if going is not None:
-            self._answers.append(self._post(*going))
+            if len(self._posting) >= self.IN_FLIGHT:
+                self._collect(wait=True)
+            self._posting.append(sender.submit(self._post, *going))
+
+    def _collect(self, wait: bool) -> None:
+        """The answers to the batches sent, in the order they went: those already in (``wait``:
+        the oldest one at least, answered or not yet)."""
+        while self._posting and (wait or self._posting[0].done()):
+            self._answers.append(self._posting.popleft().result())
+            wait = False
+
+    def _collect_answered(self) -> None:
+        """The run is stopping: the answers in, in order, up to the first batch that got none."""
+        while self._posting:
+            posted = self._posting.popleft()
+            if posted.cancelled() or posted.exception() is not None:
+                break
+            self._answers.append(posted.result())
+        self._posting.clear()
 
     def _sort(self, session: Session, items: list[ReadEpisode]) -> list[ReadEpisode]:
         """The episodes to check: a duplicate, or one done by an earlier run, is skipped; an
