@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 from consent.batch import ConsentBatch
 from consent.register import ConsentRequest
 from consent.vocabulary import ConsentMethod, ConsentPurpose, GivenBy, ScopeEntry, ScopeType
-from hub.audit import verify_chain
+from hub.audit import record, verify_chain
 from hub.canonical import Envelope, Purpose, utcnow
 from hub.canonical.events import EpisodeTransferred
 from hub.canonical.people import ChildIdentifiers
 from hub.identity_batch import BatchResolver
-from hub.migration import Migration, stream
+from hub.migration import Migration, MigrationError, stream
 from hub.migration_review import release
 from hub.registry import register
 from hub.store.tables import (
@@ -193,6 +193,48 @@ def test_an_episode_failing_mid_batch_is_held_and_the_rest_of_its_batch_imported
         actions = Counter(session.execute(select(AuditEntry.action)).scalars())
     assert actions["migration.imported"] == 5 and actions["migration.held"] == 1
     assert actions["decision.permit"] == 5 and actions["identity.review-opened"] == 1
+
+
+def test_a_batch_the_national_system_fails_stops_the_run_and_the_next_run_sends_it_once(
+    running_hub, national, tmp_path: Path,
+) -> None:
+    """Batches go while the next are checked: the run stops at the first batch that fails, keeps
+    the answers it had, and the next run sends the failed batch again and the rest once."""
+    kinds = ["valid"] * 60 + ["unconsented"] * 4
+    export = write_export(tmp_path / "export.xml", kinds)
+    national.state.plan(FaultPlan(count=1, status=503))
+    with pytest.raises(MigrationError, match="answered 503"):
+        Migration(running_hub.hub, "export-d", LOCAL, NATIONAL, batch_size=8).run(stream(export))
+    assert len(imported_episodes(national)) < 60
+
+    report = Migration(running_hub.hub, "export-d", LOCAL, NATIONAL, batch_size=8).run(stream(export))
+    counts = Counter(imported_episodes(national))
+    assert set(counts) == episode_ids(kinds, "valid") and set(counts.values()) == {1}
+    assert report.counts["imported"] + report.counts["already-imported"] == 60
+    with running_hub.database.read() as session:
+        assert verify_chain(session).intact
+        actions = Counter(session.execute(select(AuditEntry.action)).scalars())
+    assert actions["migration.imported"] == 60 and actions["migration.held"] == 4
+
+
+def test_audit_entries_read_back_as_recorded_and_the_chain_verifies(running_hub) -> None:  # type: ignore[no-untyped-def]
+    """An entry's detail is serialised once, as it is hashed; whatever its shape, it reads back as
+    JSON would hand it back, and its hash checks."""
+    when = utcnow()
+    with running_hub.database.transaction() as session:
+        record(session, "migration.held", "hub", "message-1", export_id="e", episode_id="LCAF-1",
+               reason="invalid", subjects=["b", "a", "b"])
+        record(session, "test.shapes", "h\u00fcb \"x\"", None, counts={2: "two", 10: "ten"}, when=when,
+               pair=(1, 2.5), nested=[{"b": None, "a": [True, {"k": "\u2028"}]}])
+    with running_hub.database.read() as session:
+        assert verify_chain(session).intact
+        entries = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(2)).scalars().all()
+    shapes, held = entries
+    assert held.detail == {"export_id": "e", "episode_id": "LCAF-1", "reason": "invalid",
+                           "subjects": ["a", "b"]}
+    assert shapes.actor == "h\u00fcb \"x\"" and shapes.message_id is None
+    assert shapes.detail == {"counts": {"2": "two", "10": "ten"}, "when": str(when), "pair": [1, 2.5],
+                             "nested": [{"b": None, "a": [True, {"k": "\u2028"}]}]}
 
 
 def inbox_row(session, hub, message_id: str) -> None:  # type: ignore[no-untyped-def]
