@@ -75,9 +75,16 @@ def _text_hash(prev_hash: str, seq: int, stamp: str, action: str, actor: str, me
                detail: str) -> str:
     """``_entry_hash`` of an entry whose detail is already serialised (``_canonical``): the same
     text, put together rather than serialised again."""
-    head = json.dumps([prev_hash, seq, stamp, action, actor, message_id], separators=(",", ":"),
-                      default=str)
-    return hashlib.sha256(f"{head[:-1]},{detail}]".encode()).hexdigest()
+    if type(action) is str and type(actor) is str and (message_id is None or type(message_id) is str):
+        head = f"[{_quoted(prev_hash)},{seq:d},{_quoted(stamp)},{_quoted(action)},{_quoted(actor)}," \
+               f"{'null' if message_id is None else _quoted(message_id)}"
+    else:
+        head = json.dumps([prev_hash, seq, stamp, action, actor, message_id], separators=(",", ":"),
+                          default=str)[:-1]
+    return hashlib.sha256(f"{head},{detail}]".encode()).hexdigest()
+
+
+_quoted = json.encoder.encode_basestring_ascii  # a string as ``json.dumps`` writes it
 
 
 class _SerialisedJSON(TypeDecorator[Any]):
