@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +45,7 @@ from typing import Any, TypeVar
 
 import httpx
 from lxml import etree
-from sqlalchemy import DateTime, LargeBinary, String, Text, delete, insert, select, update
+from sqlalchemy import Connection, DateTime, Engine, LargeBinary, String, Text, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from consent.batch import ConsentBatch, chunks
@@ -233,6 +235,19 @@ class Migration:
         self._answers: list[_Answer] = []
         self._posting: deque[Future[_Answer]] = deque()
         self._client: httpx.Client | None = None
+        self._store: RunConnection | None = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One transaction: on the run's own connection while it runs (SQLite)."""
+        if self._store is None:
+            with self.hub.database.transaction() as session:
+                yield session
+            return
+        self._store.before()
+        with Session(bind=self._store.connection, expire_on_commit=False) as session, session.begin():
+            yield session
+        self._store.committed()
 
     @staticmethod
     def _system(session: Session, system_id: str) -> ConnectedSystem:
@@ -252,6 +267,7 @@ class Migration:
         self._client = httpx.Client(timeout=self.timeout)
         lanes = mapping(self.hub.adapters, self.profiles, self.workers)
         sender = ThreadPoolExecutor(1, thread_name_prefix="migration-import")
+        self._store = RunConnection.open(self.hub.database.engine)
         try:
             with long_run_collector():
                 if not self.dry_run:
@@ -274,6 +290,9 @@ class Migration:
         finally:
             sender.shutdown(wait=True, cancel_futures=True)
             lanes.close()
+            if self._store is not None:
+                self._store.close()
+                self._store = None
             self._client.close()
             self._client = None
         return self.report
@@ -286,7 +305,7 @@ class Migration:
         rendered = _result(ready.rendering) if ready is not None else None
         self._collect(wait=items is None and ready is None)
         permitted: list[_Permitted] = []
-        with self.hub.database.transaction() as session:
+        with self._transaction() as session:
             self._answered(session)
             going = None
             if ready is not None and rendered is not None:
@@ -496,7 +515,7 @@ class Migration:
     def send(self, batch: list[Planned]) -> None:
         """Record a batch as sending, import it and record the answer (an episode released from review)."""
         batch_id = new_id()
-        with self.hub.database.transaction() as session:
+        with self._transaction() as session:
             self.sending(session, batch_id, [(planned, planned.envelope.model_dump_json().encode())
                                              for planned in batch])
         self._deliver(batch_id, batch)
@@ -517,7 +536,7 @@ class Migration:
 
     def resend_unfinished(self) -> None:
         """Batches an earlier run recorded as sending but never saw answered: sent again, same key."""
-        with self.hub.database.transaction() as session:
+        with self._transaction() as session:
             rows = session.execute(select(MigrationEpisode).where(
                 MigrationEpisode.export_id == self.export_id, MigrationEpisode.outcome == SENDING,
             ).order_by(MigrationEpisode.batch_id)).scalars().all()
@@ -565,7 +584,7 @@ class Migration:
 
     def _record_answers(self) -> None:
         if self._answers:
-            with self.hub.database.transaction() as session:
+            with self._transaction() as session:
                 self._answered(session)
 
     def _answered(self, session: Session) -> None:
@@ -598,6 +617,90 @@ class Migration:
                         planned.updates if planned.updates is not None
                         else directory_updates_of(planned.envelope, planned.message_id, target))])
         self._answers = []
+
+
+class RunConnection:
+    """A run's own connection to an SQLite store, set for a long run of large transactions.
+
+    Its page cache is big enough to keep the pages of the indexes a batch writes to
+    (``CACHE_KIB``) rather than read them again for each batch. Its commits leave the
+    write-ahead log to be copied back into the database by a thread of its own (a passive
+    checkpoint after each commit, on another connection), so a commit does not wait on that
+    copy; once the log has grown past ``LOG_LIMIT`` pages, the next transaction waits for the
+    copy to finish first, so that its writes start the log over (``CHECKPOINT`` off: commits
+    copy the log back themselves, as any connection's do). Once the run is over, what it
+    committed is copied back, the log's file emptied, and the connection is as it was."""
+
+    CACHE_KIB = 65_536
+    CHECKPOINT = True
+    LOG_LIMIT = 196_608  # pages (768 MiB of 4 KiB pages): the fewer the waits, the longer the log
+
+    def __init__(self, engine: Engine):
+        self.connection: Connection = engine.connect()
+        raw = self.connection.connection.dbapi_connection
+        assert raw is not None
+        self._raw = raw
+        self._cache = int(raw.execute("PRAGMA cache_size").fetchone()[0])
+        self._threshold = int(raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        raw.execute(f"PRAGMA cache_size={-self.CACHE_KIB:d}")
+        self._state = threading.Condition()
+        self._commits = 0  # commits so far
+        self._copied = 0  # commits a finished checkpoint has copied back
+        self._log = 0  # the log's length at the last checkpoint, in pages
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        if self.CHECKPOINT:
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = engine.raw_connection()
+            self._thread = threading.Thread(target=self._checkpoints, name="migration-checkpoint",
+                                            daemon=True)
+            self._thread.start()
+
+    @classmethod
+    def open(cls, engine: Engine) -> RunConnection | None:
+        return cls(engine) if engine.dialect.name == "sqlite" else None
+
+    def before(self) -> None:
+        """Before a transaction: once the log is long, wait until what is committed is copied."""
+        with self._state:
+            if self._log > self.LOG_LIMIT:
+                self._state.wait_for(lambda: self._copied >= self._commits or self._stopped())
+
+    def _stopped(self) -> bool:
+        return self._thread is None or not self._thread.is_alive()
+
+    def committed(self) -> None:
+        with self._state:
+            self._commits += 1
+            self._state.notify_all()
+
+    def _checkpoints(self) -> None:
+        cursor = self._checkpointer.cursor()
+        try:
+            while True:
+                with self._state:
+                    self._state.wait_for(lambda: self._copied < self._commits or self._stopping)
+                    if self._copied >= self._commits:
+                        return
+                    target = self._commits
+                _busy, log, _copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                with self._state:
+                    self._copied, self._log = target, log
+                    self._state.notify_all()
+        finally:
+            cursor.close()
+            self._checkpointer.close()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            with self._state:
+                self._stopping = True
+                self._state.notify_all()
+            self._thread.join()
+            self._raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # the long log's file let go
+        self._raw.execute(f"PRAGMA wal_autocheckpoint={self._threshold:d}")
+        self._raw.execute(f"PRAGMA cache_size={self._cache:d}")
+        self.connection.close()
 
 
 def import_document(batch_id: str, bodies: list[str]) -> bytes:
