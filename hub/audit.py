@@ -147,11 +147,12 @@ def _chain_pending(session: Session) -> None:
         ))
         subjects.extend(dict(seq=seq, subject_key=subject) for subject in item.subjects)
         last_hash = digest
-    # written as statements, not through the unit of work: one insert per table, at commit
-    session.execute(insert(AuditEntry).values(detail=bindparam("detail_text", type_=_SerialisedJSON())),
-                    entries)
+    # written as statements on the tables, not through the unit of work or the ORM's bulk
+    # insert: one insert per table, at commit
+    detail = bindparam("detail_text", type_=_SerialisedJSON())
+    session.execute(insert(AuditEntry.__table__).values(detail=detail), entries)
     if subjects:
-        session.execute(insert(AuditSubject), subjects)
+        session.execute(insert(AuditSubject.__table__), subjects)
     if head is None:
         session.execute(insert(AuditChainHead).values(chain=CHAIN, last_seq=seq, last_hash=last_hash))
     else:
