@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -704,13 +705,20 @@ class RunConnection:
 
 
 def import_document(batch_id: str, bodies: list[str]) -> bytes:
-    """A batch for the national system's import: each episode as its own ``episodeTransfer``."""
+    """A batch for the national system's import: each episode as its own ``episodeTransfer``.
+
+    The bodies are documents the hub rendered (and checked against the schema) itself, so they
+    are put together as text, each without its XML declaration, rather than parsed again."""
     root = etree.Element(f"{{{CAF_NS}}}episodeImport", {"batch": batch_id, "count": str(len(bodies))},
                          nsmap={None: CAF_NS})
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    for body in bodies:
-        root.append(etree.fromstring(body.encode(), parser=parser))
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    opening, _, closing = etree.tostring(root, encoding="unicode").rpartition("/>")
+    parts = [f"<?xml version='1.0' encoding='UTF-8'?>\n{opening}>"]
+    parts += [_DECLARATION.sub("", body, count=1) for body in bodies]
+    parts.append(f"</{root.tag.rpartition('}')[2]}>{closing}")
+    return "".join(parts).encode()
+
+
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 
 
 def directory_updates(hub: Hub, session: Session, target: str, updates: list[Update]) -> int:
