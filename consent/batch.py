@@ -34,18 +34,18 @@ from consent.register import (
     Ingested,
     RegisterError,
     RegisterState,
+    consent_values,
     gateway_grant_of,
     grant_of,
+    record_recorded,
     statement_source,
-    validate_consent,
 )
 from consent.sharing import PLANNING, Sharing, Stored, destination_of
-from consent.vocabulary import DEFAULT_CATEGORIES, ConsentMethod, ConsentPurpose, GivenBy
+from consent.vocabulary import ConsentPurpose
 from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.canonical.casework import CafEpisode
 from hub.canonical.people import Child
-from hub.sealing import seal_json
 from hub.store.tables import ConsentRecord, Decision, DecisionContext, LegalGatewayRecord, RegisterSubject
 
 CHUNK = 500  # values per IN (...) look-up
@@ -114,19 +114,16 @@ class ConsentBatch:
     def _read(self, envelopes: Sequence[Envelope]) -> _Register:
         known = _Register()
         keys = sorted({key for envelope in envelopes for key in self.subjects_of(envelope)})
+        kinds = ((CONSENT_COLUMNS, ConsentRecord.consent_id, grant_of, known.consents),
+                 (GATEWAY_COLUMNS, LegalGatewayRecord.gateway_id, gateway_grant_of, known.gateways))
         for part in chunks(keys):
-            rows = self.session.execute(
-                select(RegisterSubject.subject_key, *CONSENT_COLUMNS)
-                .join(RegisterSubject, RegisterSubject.record_id == ConsentRecord.consent_id)
-                .where(RegisterSubject.subject_key.in_(part)))
-            for row in rows:
-                known.consents.setdefault(row.subject_key, {})[row.consent_id] = grant_of(row)
-            rows = self.session.execute(
-                select(RegisterSubject.subject_key, *GATEWAY_COLUMNS)
-                .join(RegisterSubject, RegisterSubject.record_id == LegalGatewayRecord.gateway_id)
-                .where(RegisterSubject.subject_key.in_(part)))
-            for row in rows:
-                known.gateways.setdefault(row.subject_key, {})[row.gateway_id] = gateway_grant_of(row)
+            for columns, record_id, grant, grants in kinds:
+                rows = self.session.execute(
+                    select(RegisterSubject.subject_key, record_id.label("record_id"), *columns)
+                    .join(RegisterSubject, RegisterSubject.record_id == record_id)
+                    .where(RegisterSubject.subject_key.in_(part)))
+                for row in rows:
+                    grants.setdefault(row.subject_key, {})[row.record_id] = grant(row)
         sources = sorted({source for envelope in envelopes for _, source in self._sources(envelope)})
         for part in chunks(sources):
             known.sources.update((source, consent_id) for source, consent_id in self.session.execute(
@@ -172,28 +169,13 @@ class ConsentBatch:
         if found is None:
             return result
         episode, child = found
-        statement = episode.consent
-        assert statement is not None
         subjects = self.subjects_of(envelope) if self.register.subjects is self.sharing.subjects \
             else self.register.subjects.keys_for(child.identifiers)
-        giver = self.register._giver(statement, child)
-        if isinstance(giver, str):
-            result.skipped.append(giver)
-        for purpose_text in statement.purposes:
-            if isinstance(giver, str):
-                break
-            try:
-                purpose = ConsentPurpose(purpose_text)
-            except ValueError:
-                result.skipped.append("a purpose the register does not know")  # free text stays out
+        for item in self.register.statement_consents(envelope, episode, child, subjects):
+            if isinstance(item, str):
+                result.skipped.append(item)
                 continue
-            scope = self.register._statement_scope(purpose, statement, envelope.source_system)
-            if not scope:
-                result.skipped.append(f"{purpose.value} names no agency")
-                continue
-            given_at = statement.given_at or envelope.occurred_at
-            source = statement_source(envelope.source_system, episode.episode_id, purpose, statement,
-                                       given_at)
+            source = item.source
             known = self.known.sources.get(source)
             if known is not None:
                 # the same statement, from a record of the child naming other identifiers:
@@ -202,19 +184,11 @@ class ConsentBatch:
                 self._index(known, new)
                 self.known.index(known, new)
                 continue
-            request = ConsentRequest(
-                subjects=subjects, purpose=purpose, given_by=giver[0], scope=scope,
-                method=ConsentMethod.CAF_CONSENT_STATEMENT, given_at=given_at,
-                competent=True if giver[0] is GivenBy.CHILD else None,
-                parental_responsibility=giver[0] is GivenBy.PARENT, given_by_name=giver[1],
-                relationship=None if giver[0] is GivenBy.CHILD else statement.given_by,
-                competence_note=statement.competence_judgement,
-            )
             try:
-                consent_id = self._record_consent(request, envelope.source_system, source,
+                consent_id = self._record_consent(item.request, envelope.source_system, source,
                                                   envelope.message_id)
             except RegisterError as error:
-                result.skipped.append(f"{purpose.value}: {error}")
+                result.skipped.append(f"{item.purpose.value}: {error}")
                 continue
             self.known.sources[source] = consent_id
             result.recorded.append(consent_id)
@@ -225,34 +199,14 @@ class ConsentBatch:
 
     def _record_consent(self, request: ConsentRequest, actor: str, source: str, message_id: str) -> str:
         """``ConsentRegister.record_consent``, the row kept for ``write``."""
-        now = utcnow()
-        validate_consent(request, now)
-        consent_id = new_id()
-        categories = request.categories or DEFAULT_CATEGORIES[request.purpose]
-        sealed = seal_json(self.register.keyring, {
-            "given_by_name": request.given_by_name, "relationship": request.relationship,
-            "competence_assessed_by": request.competence_assessed_by,
-            "competence_note": request.competence_note,
-        }, f"consent:{consent_id}")
-        row = dict(
-            consent_id=consent_id, purpose=request.purpose.value, given_by=request.given_by.value,
-            competent=request.competent if request.given_by is GivenBy.CHILD else None,
-            scope=[str(entry) for entry in request.scope],
-            categories=sorted(category.value for category in categories), method=request.method.value,
-            given_at=request.given_at, expires_at=request.expires_at, recorded_at=now,
-            recorded_by=actor, source=source, withdrawn_at=None, withdrawn_by=None,
-            withdrawal_recorded_by=None, key_id=sealed.key_id, details_sealed=sealed.blob,
-            withdrawal_sealed=None,
-        )
+        row = consent_values(self.register.keyring, request, actor, source)
+        row.update(withdrawn_at=None, withdrawn_by=None, withdrawal_recorded_by=None,
+                   withdrawal_sealed=None)
+        consent_id = row["consent_id"]
         self.consent_rows.append(row)
         self._index(consent_id, request.subjects)
         self.known.index(consent_id, dict.fromkeys(request.subjects), grant_of(SimpleNamespace(**row)))
-        record(
-            self.session, "consent.recorded", actor, message_id, subjects=request.subjects,
-            consent_id=consent_id, purpose=row["purpose"], given_by=row["given_by"], scope=row["scope"],
-            categories=row["categories"], method=row["method"], given_at=request.given_at,
-            expires_at=request.expires_at,
-        )
+        record_recorded(self.session, request, row, actor, message_id)
         return consent_id
 
     def _index(self, record_id: str, subjects: Iterable[str]) -> None:

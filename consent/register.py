@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -185,6 +185,49 @@ class Ingested:
     skipped: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class StatementConsent:
+    """A consent a CAF episode's statement gives: its purpose, the source it is registered
+    under (``statement_source``), and the request that records it."""
+
+    purpose: ConsentPurpose
+    source: str
+    request: ConsentRequest
+
+
+def consent_values(keyring: KeyRing, request: ConsentRequest, actor: str, source: str | None,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """A validated consent's row, as the register keeps it: the names and notes sealed."""
+    now = now or utcnow()
+    validate_consent(request, now)
+    consent_id = new_id()
+    categories = request.categories or DEFAULT_CATEGORIES[request.purpose]
+    sealed = seal_json(keyring, {
+        "given_by_name": request.given_by_name, "relationship": request.relationship,
+        "competence_assessed_by": request.competence_assessed_by,
+        "competence_note": request.competence_note,
+    }, f"consent:{consent_id}")
+    return dict(
+        consent_id=consent_id, purpose=request.purpose.value, given_by=request.given_by.value,
+        competent=request.competent if request.given_by is GivenBy.CHILD else None,
+        scope=[str(entry) for entry in request.scope],
+        categories=sorted(category.value for category in categories), method=request.method.value,
+        given_at=request.given_at, expires_at=request.expires_at, recorded_at=now,
+        recorded_by=actor, source=source, key_id=sealed.key_id, details_sealed=sealed.blob,
+    )
+
+
+def record_recorded(session: Session, request: ConsentRequest, values: dict[str, Any], actor: str,
+                    message_id: str | None) -> None:
+    """The audit entry of a consent recorded with ``values`` (``consent_values``)."""
+    record(
+        session, "consent.recorded", actor, message_id, subjects=request.subjects,
+        consent_id=values["consent_id"], purpose=values["purpose"], given_by=values["given_by"],
+        scope=values["scope"], categories=values["categories"], method=values["method"],
+        given_at=request.given_at, expires_at=request.expires_at,
+    )
+
+
 def validate_consent(request: ConsentRequest, now: datetime) -> None:
     if not request.subjects:
         raise RegisterError("the child needs at least one strong identifier", "child")
@@ -246,31 +289,11 @@ class ConsentRegister:
         self, session: Session, request: ConsentRequest, actor: str, source: str | None = None,
         message_id: str | None = None,
     ) -> ConsentRecord:
-        now = utcnow()
-        validate_consent(request, now)
-        consent_id = new_id()
-        categories = request.categories or DEFAULT_CATEGORIES[request.purpose]
-        sealed = seal_json(self.keyring, {
-            "given_by_name": request.given_by_name, "relationship": request.relationship,
-            "competence_assessed_by": request.competence_assessed_by,
-            "competence_note": request.competence_note,
-        }, f"consent:{consent_id}")
-        row = ConsentRecord(
-            consent_id=consent_id, purpose=request.purpose.value, given_by=request.given_by.value,
-            competent=request.competent if request.given_by is GivenBy.CHILD else None,
-            scope=[str(entry) for entry in request.scope],
-            categories=sorted(category.value for category in categories), method=request.method.value,
-            given_at=request.given_at, expires_at=request.expires_at, recorded_at=now,
-            recorded_by=actor, source=source, key_id=sealed.key_id, details_sealed=sealed.blob,
-        )
+        values = consent_values(self.keyring, request, actor, source)
+        row = ConsentRecord(**values)
         session.add(row)
-        self._index(session, consent_id, "consent", request.subjects)
-        record(
-            session, "consent.recorded", actor, message_id, subjects=request.subjects,
-            consent_id=consent_id, purpose=row.purpose, given_by=row.given_by, scope=row.scope,
-            categories=row.categories, method=row.method, given_at=request.given_at,
-            expires_at=request.expires_at,
-        )
+        self._index(session, row.consent_id, "consent", request.subjects)
+        record_recorded(session, request, values, actor, message_id)
         return row
 
     def withdraw(
@@ -361,34 +384,18 @@ class ConsentRegister:
         result = Ingested()
         if not isinstance(episode, CafEpisode) or episode.consent is None or child is None:
             return result
-        statement = episode.consent
         subjects = self.subjects.keys_for(child.identifiers)
-        giver = self._giver(statement, child)
-        if isinstance(giver, str):
-            result.skipped.append(giver)
-        given_at = statement.given_at or envelope.occurred_at
-        sources = {
-            purpose: statement_source(envelope.source_system, episode.episode_id, purpose,
-                                       statement, given_at)
-            for purpose in ConsentPurpose if purpose.value in statement.purposes
-        }
+        consents = list(self.statement_consents(envelope, episode, child, subjects))
+        sources = [item.source for item in consents if isinstance(item, StatementConsent)]
         registered = dict(session.execute(
             select(ConsentRecord.source, ConsentRecord.consent_id)
-            .where(ConsentRecord.source.in_(list(sources.values())))
-        ).all()) if sources and not isinstance(giver, str) else {}
-        for purpose_text in statement.purposes:
-            if isinstance(giver, str):
-                break
-            try:
-                purpose = ConsentPurpose(purpose_text)
-            except ValueError:
-                result.skipped.append("a purpose the register does not know")  # free text stays out
+            .where(ConsentRecord.source.in_(sources))
+        ).all()) if sources else {}
+        for item in consents:
+            if isinstance(item, str):
+                result.skipped.append(item)
                 continue
-            scope = self._statement_scope(purpose, statement, envelope.source_system)
-            if not scope:
-                result.skipped.append(f"{purpose.value} names no agency")
-                continue
-            source = sources[purpose]
+            source = item.source
             known = registered.get(source)
             if known is not None:
                 # the same statement, from a record of the child naming other identifiers:
@@ -396,19 +403,11 @@ class ConsentRegister:
                 new = set(subjects) - set(self.subjects_of(session, known))
                 self._index(session, known, "consent", sorted(new))
                 continue
-            request = ConsentRequest(
-                subjects=subjects, purpose=purpose, given_by=giver[0], scope=scope,
-                method=ConsentMethod.CAF_CONSENT_STATEMENT, given_at=given_at,
-                competent=True if giver[0] is GivenBy.CHILD else None,
-                parental_responsibility=giver[0] is GivenBy.PARENT, given_by_name=giver[1],
-                relationship=None if giver[0] is GivenBy.CHILD else statement.given_by,
-                competence_note=statement.competence_judgement,
-            )
             try:
-                row = self.record_consent(session, request, envelope.source_system, source,
+                row = self.record_consent(session, item.request, envelope.source_system, source,
                                           envelope.message_id)
             except RegisterError as error:
-                result.skipped.append(f"{purpose.value}: {error}")
+                result.skipped.append(f"{item.purpose.value}: {error}")
                 continue
             registered[source] = row.consent_id
             result.recorded.append(row.consent_id)
@@ -416,6 +415,40 @@ class ConsentRegister:
             record(session, "consent.not-registered", envelope.source_system, envelope.message_id,
                    subjects=subjects, episode_id=episode.episode_id, reasons=result.skipped)
         return result
+
+    def statement_consents(
+        self, envelope: Envelope, episode: CafEpisode, child: Child, subjects: list[str],
+    ) -> Iterator[StatementConsent | str]:
+        """The consents an episode's statement gives, one per purpose, each with the source it
+        is registered under; in their place, in order, the reason a purpose (or the whole
+        statement) cannot be registered."""
+        statement = episode.consent
+        assert statement is not None
+        giver = self._giver(statement, child)
+        if isinstance(giver, str):
+            yield giver
+            return
+        given_at = statement.given_at or envelope.occurred_at
+        for purpose_text in statement.purposes:
+            try:
+                purpose = ConsentPurpose(purpose_text)
+            except ValueError:
+                yield "a purpose the register does not know"  # free text stays out
+                continue
+            scope = self._statement_scope(purpose, statement, envelope.source_system)
+            if not scope:
+                yield f"{purpose.value} names no agency"
+                continue
+            yield StatementConsent(purpose, statement_source(
+                envelope.source_system, episode.episode_id, purpose, statement, given_at,
+            ), ConsentRequest(
+                subjects=subjects, purpose=purpose, given_by=giver[0], scope=scope,
+                method=ConsentMethod.CAF_CONSENT_STATEMENT, given_at=given_at,
+                competent=True if giver[0] is GivenBy.CHILD else None,
+                parental_responsibility=giver[0] is GivenBy.PARENT, given_by_name=giver[1],
+                relationship=None if giver[0] is GivenBy.CHILD else statement.given_by,
+                competence_note=statement.competence_judgement,
+            ))
 
     @staticmethod
     def _giver(statement: ConsentStatement, child: Child) -> tuple[GivenBy, str | None] | str:
