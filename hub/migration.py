@@ -628,12 +628,10 @@ class RunConnection:
     write-ahead log to be copied back into the database by a thread of its own (a passive
     checkpoint after each commit, on another connection), so a commit does not wait on that
     copy; once the log has grown past ``LOG_LIMIT`` pages, the next transaction waits for the
-    copy to finish first, so that its writes start the log over (``CHECKPOINT`` off: commits
-    copy the log back themselves, as any connection's do). Once the run is over, what it
+    copy to finish first, so that its writes start the log over. Once the run is over, what it
     committed is copied back, the log's file emptied, and the connection is as it was."""
 
     CACHE_KIB = 65_536
-    CHECKPOINT = True
     LOG_LIMIT = 196_608  # pages (768 MiB of 4 KiB pages): the fewer the waits, the longer the log
 
     def __init__(self, engine: Engine):
@@ -649,13 +647,11 @@ class RunConnection:
         self._copied = 0  # commits a finished checkpoint has copied back
         self._log = 0  # the log's length at the last checkpoint, in pages
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        if self.CHECKPOINT:
-            raw.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = engine.raw_connection()
-            self._thread = threading.Thread(target=self._checkpoints, name="migration-checkpoint",
-                                            daemon=True)
-            self._thread.start()
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = engine.raw_connection()
+        self._thread = threading.Thread(target=self._checkpoints, name="migration-checkpoint",
+                                        daemon=True)
+        self._thread.start()
 
     @classmethod
     def open(cls, engine: Engine) -> RunConnection | None:
@@ -668,7 +664,7 @@ class RunConnection:
                 self._state.wait_for(lambda: self._copied >= self._commits or self._stopped())
 
     def _stopped(self) -> bool:
-        return self._thread is None or not self._thread.is_alive()
+        return not self._thread.is_alive()
 
     def committed(self) -> None:
         with self._state:
@@ -693,12 +689,11 @@ class RunConnection:
             self._checkpointer.close()
 
     def close(self) -> None:
-        if self._thread is not None:
-            with self._state:
-                self._stopping = True
-                self._state.notify_all()
-            self._thread.join()
-            self._raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # the long log's file let go
+        with self._state:
+            self._stopping = True
+            self._state.notify_all()
+        self._thread.join()
+        self._raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # the long log's file let go
         self._raw.execute(f"PRAGMA wal_autocheckpoint={self._threshold:d}")
         self._raw.execute(f"PRAGMA cache_size={self._cache:d}")
         self.connection.close()
