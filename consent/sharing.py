@@ -9,9 +9,11 @@ a message waited in a queue stops it, and a replayed dead letter is decided agai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.policy import Check, Destination, Recipient, SharingDecision, decide, deny
@@ -126,6 +128,25 @@ class Sharing:
             and set(decision.shared) == set(original.fields_shared)
         )
         return Recheck(decision, destination, subjects, delivery, confirms)
+
+    @staticmethod
+    def preload(session: Session, deliveries: Iterable[Delivery]) -> list[Any]:
+        """Read what ``recheck`` reads for these deliveries (their planning decisions, those
+        decisions' contexts, their destinations) in one statement per table, so that a batch of
+        re-checks finds them in the session instead of reading them one by one. The caller
+        keeps what is returned while it re-checks: the session holds only weak references."""
+        deliveries = list(deliveries)
+        decision_ids = [delivery.decision_id for delivery in deliveries]
+        if not decision_ids:
+            return []
+        destinations = {delivery.destination for delivery in deliveries}
+        return [
+            *session.execute(select(Decision).where(Decision.decision_id.in_(decision_ids))).scalars(),
+            *session.execute(select(DecisionContext)
+                             .where(DecisionContext.decision_id.in_(decision_ids))).scalars(),
+            *session.execute(select(ConnectedSystem)
+                             .where(ConnectedSystem.system_id.in_(destinations))).scalars(),
+        ]
 
     def _planned_envelope(self, context: DecisionContext) -> Envelope:
         return Envelope.model_validate(open_json(

@@ -20,6 +20,12 @@ attempt and before every retry the sharing decision is re-run on the current reg
 (``consent.sharing.Sharing.recheck``), so a message queued before a consent was withdrawn is
 withheld, with the reason, instead of delivered. Replaying a dead letter puts the delivery back
 on its queue, where that same re-check decides it again.
+
+Deliveries waiting for the same destination are taken a batch at a time (``deliver_batch``):
+the batch is leased, decided again and its first attempts written down in one transaction, sent
+one request each, and the ones delivered are finished (with their disclosures audited) in one
+more. Every rule above holds for each delivery of a batch; one whose first attempt fails carries
+on alone, through the same retries as a delivery sent on its own.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from tenacity import (
     RetryError,
     Retrying,
@@ -65,6 +72,14 @@ FINISHED = frozenset({"delivered", "dead", "withheld"})
 INTERRUPTED = "interrupted: the worker sending it stopped during the attempt"
 LEASE_MARGIN_SECONDS = 5.0
 BREAKER_POLL_SECONDS = 0.25
+_ATTEMPTS = DeliveryAttempt.__table__
+OUTCOME = (  # an attempt is known by its delivery and number
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.delivery_id == bindparam("attempt_of"),
+           _ATTEMPTS.c.number == bindparam("attempt_number"))
+    .values(duration_ms=bindparam("duration_ms"), status_code=bindparam("status_code"),
+            error=bindparam("error"))
+)
 
 
 class Retryable(Exception):
@@ -115,8 +130,9 @@ class Job:
     done_before: int  # attempts made on earlier tries (by this worker or one that died)
     lease_until: object
     attempts: list[Attempt] = field(default_factory=list)
-    attempt_ids: list[int] = field(default_factory=list)
     begun: bool = False  # the first attempt was written down with the lease, in one transaction
+    last_said: str = "none"  # how the last attempt before this load ended, in short
+    failed: Retryable | None = None  # the first attempt, made in a batch, failed and may be retried
 
     @property
     def made(self) -> int:
@@ -152,9 +168,91 @@ class Courier:
         job = self._load(delivery_id, stopping)
         if isinstance(job, str):
             return job
+        return self._run(job, client, stopping)
+
+    def deliver_batch(
+        self, delivery_ids: list[str], client: httpx.Client, stopping: threading.Event | None = None,
+    ) -> dict[str, str]:
+        """Deliver deliveries waiting for one destination; returns each one's final status, as
+        ``deliver`` would. Safe to call again for any of them.
+
+        Those that may be sent now are leased, decided again and have their first attempts
+        written down in one transaction; each is sent; those delivered are finished together in
+        a second transaction. The rest go through ``deliver`` one by one: a first attempt that
+        failed in a way worth retrying carries on with its retries, and a delivery whose
+        destination is resting (breaker open), whose attempts are spent or that the worker is
+        stopping for is handled as if it had come alone. Raises ``Released`` as ``deliver``
+        does; the batch's unfinished deliveries are then let go too.
+        """
+        stopping = stopping or threading.Event()
+        wanted = list(dict.fromkeys(delivery_ids))
+        statuses, jobs = self._load_batch(wanted, stopping)
+        sent: list[Job] = []
+        for job in jobs:
+            if not job.begun:
+                continue  # resting destination, spent attempts or stopping: decided on its own below
+            job.begun = False
+            if aware(job.lease_until) - utcnow() < self.lease / 2:  # a batch slow to send
+                self._renew(job)
+            try:
+                self._attempt(job, client)
+            except Refused:
+                statuses[job.delivery_id] = self._dead(
+                    job, f"refused by the destination: {job.attempts[-1].summary}")
+            except Retryable as failure:
+                job.failed = failure
+            else:
+                sent.append(job)
+        if sent:
+            self._delivered_batch(sent)
+            statuses.update((job.delivery_id, "delivered") for job in sent)
+        carried_on = [job for job in jobs if job.delivery_id not in statuses]
+        for index, job in enumerate(carried_on):
+            try:
+                if job.failed is None:  # nothing tried yet: ``deliver`` takes it from the start
+                    statuses[job.delivery_id] = self.deliver(job.delivery_id, client, stopping)
+                else:
+                    statuses[job.delivery_id] = self._run(job, client, stopping)
+            except Released:
+                for rest in carried_on[index + 1:]:
+                    self._release(rest)
+                raise
+        return statuses
+
+    def _load_batch(
+        self, delivery_ids: list[str], stopping: threading.Event,
+    ) -> tuple[dict[str, str], list[Job]]:
+        """``_load`` for several deliveries in one transaction: the statuses of those with
+        nothing to do, and the jobs of the rest."""
+        statuses: dict[str, str] = {}
+        jobs: list[Job] = []
+        written: list[tuple[Job, Delivery]] = []
+        with self.database.transaction() as session:
+            deliveries = {row.delivery_id: row for row in session.execute(
+                select(Delivery).where(Delivery.delivery_id.in_(delivery_ids))
+                .order_by(Delivery.delivery_id).with_for_update()  # one order: no deadlock
+            ).scalars()}
+            # what the re-checks read, in a statement per table (``Session.get`` then finds it)
+            read = self.sharing.preload(session, deliveries.values())  # noqa: F841 - kept while used
+            attempted = self._close_interrupted(session, list(deliveries))
+            for delivery_id in delivery_ids:
+                job = self._take(session, delivery_id, deliveries.get(delivery_id),
+                                 attempted.get(delivery_id, ("none", 0)), stopping, written)
+                if isinstance(job, str):
+                    statuses[delivery_id] = job
+                else:
+                    jobs.append(job)
+            self._write_down(session, written)
+        return statuses, jobs
+
+    def _run(self, job: Job, client: httpx.Client, stopping: threading.Event) -> str:
+        """The attempts of a loaded job, until it is delivered, dead, withheld or let go."""
         try:
             for attempt in self._retrying(job, stopping):
                 with attempt:
+                    if job.failed is not None:  # the batch made this attempt; the wait comes next
+                        failed, job.failed = job.failed, None
+                        raise failed
                     if job.begun:
                         job.begun = False
                     else:
@@ -193,58 +291,86 @@ class Courier:
 
         When the destination's breaker is closed, the first attempt is written down in the same
         transaction, so a delivery that goes through at once costs two transactions, not three."""
+        written: list[tuple[Job, Delivery]] = []
         with self.database.transaction() as session:
             delivery = session.get(Delivery, delivery_id, with_for_update=True)
-            if delivery is None:
-                log.warning("delivery notice for unknown delivery %s ignored", delivery_id)
-                return "unknown"
-            if delivery.status in FINISHED:
-                return delivery.status
-            now = utcnow()
-            if (delivery.leased_by not in (None, self.holder)
-                    and aware(delivery.lease_until) is not None and aware(delivery.lease_until) > now):
-                return "leased"
-            interrupted, last_number = self._close_interrupted(session, delivery_id)
-            system = session.get(ConnectedSystem, delivery.destination)  # held for the re-check too
-            recheck = self.sharing.recheck(session, delivery)
-            if not recheck.decision.permitted:
-                self._withhold(session, recheck, None)
-                return "withheld"
-            payload = open_json(
-                self.keyring, delivery.key_id, delivery.payload_sealed, f"delivery:{delivery_id}"
-            )
-            job = Job(
-                delivery_id=delivery_id, destination=delivery.destination,
-                url=f"{system.endpoint_url}{payload['path']}", body=payload["body"].encode(),
-                content_type=payload["content_type"], message_id=delivery.message_id,
-                recheck=recheck, done_before=delivery.attempts, lease_until=now + self.lease,
-            )
-            if (job.done_before < self.settings.delivery_max_attempts and not stopping.is_set()
-                    and self.breakers.wait_before_trying(job.destination) <= 0):
-                self._write_attempt(session, delivery, job, last_number + 1)
-                job.begun = True
-            else:
-                delivery.leased_by, delivery.lease_until = self.holder, job.lease_until
-        if job.done_before >= self.settings.delivery_max_attempts:
-            return self._dead(job, f"gave up after {job.done_before} attempts; last: {interrupted}")
+            last = self._close_interrupted(session, [delivery_id]).get(delivery_id, ("none", 0))
+            job = self._take(session, delivery_id, delivery, last, stopping, written)
+            self._write_down(session, written)
+        if isinstance(job, Job) and job.done_before >= self.settings.delivery_max_attempts:
+            return self._dead(job, f"gave up after {job.done_before} attempts; last: {job.last_said}")
         return job
 
+    def _take(
+        self, session: Session, delivery_id: str, delivery: Delivery | None, last: tuple[str, int],
+        stopping: threading.Event, written: list[tuple[Job, Delivery]],
+    ) -> Job | str:
+        """Lease a locked delivery, decide it again and make its job, with its first attempt
+        written down (to ``written``) when it may be made now; or say why not."""
+        if delivery is None:
+            log.warning("delivery notice for unknown delivery %s ignored", delivery_id)
+            return "unknown"
+        if delivery.status in FINISHED:
+            return delivery.status
+        now = utcnow()
+        if (delivery.leased_by not in (None, self.holder)
+                and aware(delivery.lease_until) is not None and aware(delivery.lease_until) > now):
+            return "leased"
+        system = session.get(ConnectedSystem, delivery.destination)  # held for the re-check too
+        recheck = self.sharing.recheck(session, delivery)
+        if not recheck.decision.permitted:
+            self._withhold(session, recheck, None)
+            return "withheld"
+        payload = open_json(
+            self.keyring, delivery.key_id, delivery.payload_sealed, f"delivery:{delivery_id}"
+        )
+        said, last_number = last
+        job = Job(
+            delivery_id=delivery_id, destination=delivery.destination,
+            url=f"{system.endpoint_url}{payload['path']}", body=payload["body"].encode(),
+            content_type=payload["content_type"], message_id=delivery.message_id,
+            recheck=recheck, done_before=delivery.attempts, lease_until=now + self.lease,
+            last_said=said,
+        )
+        if (job.done_before < self.settings.delivery_max_attempts and not stopping.is_set()
+                and self.breakers.wait_before_trying(job.destination) <= 0):
+            self._add_attempt(delivery, job, last_number + 1)
+            written.append((job, delivery))
+            job.begun = True
+        else:
+            delivery.leased_by, delivery.lease_until = self.holder, job.lease_until
+        return job
+
+    def _write_down(self, session: Session, written: list[tuple[Job, Delivery]]) -> None:
+        """Insert the attempts about to be made and renew their deliveries' leases: a statement
+        per table, however many there are."""
+        if not written:
+            return
+        session.execute(insert(DeliveryAttempt), [dict(
+            delivery_id=job.delivery_id, number=job.attempts[-1].number,
+            started_at=job.attempts[-1].started_at, duration_ms=0,
+        ) for job, _ in written])
+        session.execute(update(Delivery), [dict(
+            delivery_id=job.delivery_id, attempts=delivery.attempts, leased_by=self.holder,
+            lease_until=job.lease_until,
+        ) for job, delivery in written])
+
     @staticmethod
-    def _close_interrupted(session: Session, delivery_id: str) -> tuple[str, int]:
-        """Attempts a dead worker started and never finished are marked interrupted. Returns
-        what happened to the last attempt, in short, and its number."""
+    def _close_interrupted(session: Session, delivery_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """Attempts a dead worker started and never finished are marked interrupted. Returns,
+        for each delivery attempted before, what happened to its last attempt, in short, and
+        that attempt's number."""
         rows = session.execute(
-            select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)
-            .order_by(DeliveryAttempt.number)
+            select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(delivery_ids))
+            .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.number)
         ).scalars().all()
+        last: dict[str, tuple[str, int]] = {}
         for row in rows:
             if row.status_code is None and row.error is None:
                 row.error = INTERRUPTED
-        if not rows:
-            return "none", 0
-        last = rows[-1]
-        said = f"HTTP {last.status_code}" if last.status_code is not None else last.error.split(":", 1)[0]
-        return said, last.number
+            said = f"HTTP {row.status_code}" if row.status_code is not None else row.error.split(":", 1)[0]
+            last[row.delivery_id] = (said, row.number)
+        return last
 
     def _wait_for_breaker(self, job: Job, stopping: threading.Event) -> None:
         """While the destination's breaker is open, wait (keeping the lease) without an attempt."""
@@ -279,16 +405,18 @@ class Courier:
 
     def _write_attempt(self, session: Session, delivery: Delivery, job: Job, number: int) -> None:
         """Write the attempt about to be made, and renew the lease for it."""
+        self._add_attempt(delivery, job, number)
+        self._write_down(session, [(job, delivery)])
+
+    def _add_attempt(self, delivery: Delivery, job: Job, number: int) -> None:
+        """The attempt about to be made, on the job, and the delivery as it will be written
+        (``_write_down``): its attempts counted, its lease renewed for the attempt."""
         started = utcnow()
-        row = DeliveryAttempt(delivery_id=job.delivery_id, number=number, started_at=started,
-                              duration_ms=0)
-        session.add(row)
-        delivery.attempts += 1
-        delivery.leased_by, delivery.lease_until = self.holder, started + self.lease
-        job.lease_until = delivery.lease_until
-        session.flush()
-        job.attempt_ids.append(row.attempt_id)
-        job.attempts.append(Attempt(number=row.number, started_at=started, duration_ms=0))
+        job.lease_until = started + self.lease
+        job.attempts.append(Attempt(number=number, started_at=started, duration_ms=0))
+        for key, value in (("attempts", delivery.attempts + 1), ("leased_by", self.holder),
+                           ("lease_until", job.lease_until)):
+            set_committed_value(delivery, key, value)  # written by ``_write_down``, not the flush
 
     def _attempt(self, job: Job, client: httpx.Client) -> None:
         attempt = job.attempts[-1]
@@ -330,15 +458,16 @@ class Courier:
     def _record(self, job: Job, attempt: Attempt) -> None:
         """A failed attempt's outcome, written at once: a crash during the wait loses nothing."""
         with self.database.transaction() as session:
-            self._write_outcome(session, job.attempt_ids[-1], attempt)
+            self._write_outcomes(session, [job])
 
     @staticmethod
-    def _write_outcome(session: Session, attempt_id: int, attempt: Attempt) -> None:
-        session.execute(
-            update(DeliveryAttempt).where(DeliveryAttempt.attempt_id == attempt_id)
-            .values(duration_ms=attempt.duration_ms, status_code=attempt.status_code, error=attempt.error)
-            .execution_options(synchronize_session=False)
-        )
+    def _write_outcomes(session: Session, jobs: list[Job]) -> None:
+        """How each job's latest attempt went, in one statement for all of them."""
+        session.connection().execute(OUTCOME, [dict(
+            attempt_of=job.delivery_id, attempt_number=job.attempts[-1].number,
+            duration_ms=job.attempts[-1].duration_ms, status_code=job.attempts[-1].status_code,
+            error=job.attempts[-1].error,
+        ) for job in jobs])
 
     @staticmethod
     def _measure(job: Job, attempt: Attempt, clock: float, result: str) -> None:
@@ -350,8 +479,8 @@ class Courier:
     def _finish(self, session: Session, job: Job | None, delivery_id: str, status: str,
                 error: str | None) -> Delivery:
         delivery = session.get(Delivery, delivery_id, with_for_update=True)
-        if job is not None and job.attempt_ids:
-            self._write_outcome(session, job.attempt_ids[-1], job.attempts[-1])
+        if job is not None and job.attempts:
+            self._write_outcomes(session, [job])
         delivery.status = status
         delivery.last_error = error
         delivery.completed_at = utcnow()
@@ -368,22 +497,45 @@ class Courier:
         log.info("delivery %s released unfinished after %d attempts", job.delivery_id, job.made)
 
     def _delivered(self, job: Job) -> str:
-        decision = job.recheck.decision
         with self.database.transaction() as session:
             delivery = self._finish(session, job, job.delivery_id, "delivered", None)
             metrics.DELIVERY_LATENCY.labels(delivery.destination, delivery.message_type).observe(
                 (delivery.completed_at - aware(delivery.created_at)).total_seconds())
-            decision_id = self.sharing.keep(session, job.recheck, audit=False)
-            record(
-                session, "disclosure", "hub", job.message_id, subjects=job.recheck.subjects,
-                destination=job.destination, delivery_id=job.delivery_id,
-                message_type=delivery.message_type, purpose=decision.purpose,
-                decision_id=decision_id, planned_decision_id=delivery.decision_id,
-                legal_basis=decision.legal_basis, basis_kind=decision.basis_kind,
-                basis_refs=list(decision.basis_refs), categories=list(decision.categories),
-                fields=sorted(set(decision.shared)), attempts=delivery.attempts,
-            )
+            self._disclosed(session, job, delivery.message_type, delivery.decision_id, delivery.attempts)
         return "delivered"
+
+    def _delivered_batch(self, jobs: list[Job]) -> None:
+        """``_delivered`` for several jobs in one transaction: a statement per table for the
+        attempts' outcomes and the deliveries, and one disclosure entry each."""
+        now = utcnow()
+        with self.database.transaction() as session:
+            self._write_outcomes(session, jobs)
+            session.execute(update(Delivery), [dict(
+                delivery_id=job.delivery_id, status="delivered", last_error=None, completed_at=now,
+                leased_by=None, lease_until=None,
+            ) for job in jobs])
+            for job in jobs:
+                delivery = job.recheck.delivery  # as loaded with the job, its attempts counted
+                metrics.DELIVERIES.labels(job.destination, "delivered").inc()
+                metrics.DELIVERY_LATENCY.labels(job.destination, delivery.message_type).observe(
+                    (now - aware(delivery.created_at)).total_seconds())
+                self._disclosed(session, job, delivery.message_type, delivery.decision_id,
+                                delivery.attempts)
+
+    def _disclosed(self, session: Session, job: Job, message_type: str, planned_decision_id: str,
+                   attempts: int) -> None:
+        """The disclosure made, audited with the decision it was made on and its legal basis."""
+        decision = job.recheck.decision
+        decision_id = self.sharing.keep(session, job.recheck, audit=False)
+        record(
+            session, "disclosure", "hub", job.message_id, subjects=job.recheck.subjects,
+            destination=job.destination, delivery_id=job.delivery_id,
+            message_type=message_type, purpose=decision.purpose,
+            decision_id=decision_id, planned_decision_id=planned_decision_id,
+            legal_basis=decision.legal_basis, basis_kind=decision.basis_kind,
+            basis_refs=list(decision.basis_refs), categories=list(decision.categories),
+            fields=sorted(set(decision.shared)), attempts=attempts,
+        )
 
     def _withhold_job(self, job: Job, recheck: Recheck) -> str:
         with self.database.transaction() as session:

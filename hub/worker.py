@@ -2,8 +2,9 @@
 and takes over work whose notice was lost or whose worker died.
 
 Each queue gets its own thread and broker connection, so a slow or failing destination only
-holds up its own queue. New receiving systems are picked up while running. ``stop`` (on SIGTERM)
-lets every thread finish the message in hand (acknowledged only once committed); a delivery
+holds up its own queue; a destination's deliveries are taken a batch at a time, as many as are
+waiting up to ``DELIVERY_BATCH``. New receiving systems are picked up while running. ``stop``
+(on SIGTERM) lets every thread finish the message in hand (acknowledged only once committed); a delivery
 waiting between attempts is let go instead, its lease ended and its notice put back on the queue.
 """
 
@@ -22,11 +23,12 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_r
 from hub.bootstrap import Hub
 from hub.registry import all_systems
 from hub.takeover import Takeover
-from queues.consumer import QueueConsumer
+from queues.consumer import BatchConsumer, QueueConsumer
 
 log = logging.getLogger(__name__)
 
 DESTINATION_REFRESH_SECONDS = 5.0
+DELIVERY_BATCH = 32  # deliveries to one destination taken at a time (``Courier.deliver_batch``)
 STARTUP_PATIENCE_SECONDS = 300.0
 T = TypeVar("T")
 
@@ -80,7 +82,9 @@ class Worker:
         self.hub.processor.process(body["message_id"])
 
     def _start_consumer(self, name: str, queue, handler: Callable[[dict], None]) -> None:  # type: ignore[no-untyped-def]
-        consumer = QueueConsumer(self.hub.broker.connect(), queue, handler)
+        self._track(name, QueueConsumer(self.hub.broker.connect(), queue, handler))
+
+    def _track(self, name: str, consumer: QueueConsumer) -> None:
         self._consumers[name] = consumer
         if self._stop.is_set():  # a stop asked for while this consumer was being made
             consumer.stop()
@@ -89,12 +93,11 @@ class Worker:
     def _start_destination(self, system_id: str) -> None:
         client = httpx.Client(timeout=self.hub.settings.delivery_timeout)
 
-        def deliver(body: dict) -> None:
-            self.hub.courier.deliver(body["delivery_id"], client, self._stop)
+        def deliver(bodies: list[dict]) -> None:
+            self.hub.courier.deliver_batch([body["delivery_id"] for body in bodies], client, self._stop)
 
-        self._start_consumer(
-            f"deliver.{system_id}", self.hub.broker.topology.delivery(system_id), deliver
-        )
+        name, queue = f"deliver.{system_id}", self.hub.broker.topology.delivery(system_id)
+        self._track(name, BatchConsumer(self.hub.broker.connect(), queue, deliver, DELIVERY_BATCH))
 
     def _destination_loop(self) -> None:
         while not self._stop.is_set():
