@@ -58,28 +58,50 @@ def _logging(verbose: bool) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [HUB_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [HUB_PORT].")] = None,
-    workers: Annotated[bool, typer.Option(help="Run the workers in this process too.")] = True,
+    processes: Annotated[int | None, typer.Option(
+        min=1, help="Processes to run the API in, all on the one port; about one per core "
+        "[HUB_API_PROCESSES, default 1].",
+    )] = None,
+    workers: Annotated[bool, typer.Option(
+        help="Run the workers too: in this process, or with --processes above 1 in one process "
+        "of their own (as `hub worker`).",
+    )] = True,
     migrate: Annotated[bool, typer.Option(
         help="Upgrade the store's schema first (turn off where a separate `hub db upgrade` runs).",
     )] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the API (and, by default, the workers) in one process."""
+    """Run the API (and, by default, the workers): in one process, or in several.
+
+    With --processes N above 1 the API runs in N processes sharing the port, each with a hub of
+    its own from the same HUB_* environment; the workers (unless --no-workers) run in one more
+    process, as `hub worker` does; this process upgrades the schema, then starts, watches and
+    stops them (SIGTERM or Ctrl-C: each finishes what it has in hand and closes its hub).
+    /metrics, answered by any of them, sums every process's counters, kept in
+    PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set; if set, its files from an
+    earlier run are deleted at start).
+    """
+    _logging(verbose)
+    settings = Settings()
+    count = processes or settings.api_processes
+    console.print(
+        f"[bold]hub[/] store {_redact(settings.resolved_database_url)}, "
+        f"broker {_redact(settings.resolved_broker_url)}"
+        + (f", API in {count} processes" if count > 1 else "")
+    )
+    if count > 1:
+        _serve_processes(settings, host or settings.host, port or settings.port, count,
+                         workers=workers, migrate=migrate, verbose=verbose)
+        return
     import uvicorn
 
     from hub.api.app import create_app
     from hub.worker import Worker
 
-    _logging(verbose)
-    settings = Settings()
     hub = bootstrap(settings, migrate=migrate)
     worker = Worker(hub) if workers else None
     if worker:
         worker.start()
-    console.print(
-        f"[bold]hub[/] store {_redact(settings.resolved_database_url)}, "
-        f"broker {_redact(settings.resolved_broker_url)}"
-    )
     try:
         uvicorn.run(create_app(hub), host=host or settings.host, port=port or settings.port,
                     log_level="info" if verbose else "warning")
@@ -87,6 +109,63 @@ def serve(
         if worker:
             worker.stop()
         hub.close()
+
+
+def _serve_processes(settings: Settings, host: str, port: int, count: int, *, workers: bool,
+                     migrate: bool, verbose: bool) -> None:
+    """``hub serve --processes N``: uvicorn's own supervisor and N API processes, each calling
+    ``api_process_app``, and a ``hub worker`` process unless ``workers`` is off."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    import uvicorn
+
+    from hub.metrics import MULTIPROCESS_DIR, multiprocess_dir, process_ended
+
+    # once, before any of them starts: the schema, and the embedded deployment's key file
+    bootstrap(settings, migrate=migrate).close()
+    shared = multiprocess_dir()
+    made = None
+    if shared is None:
+        made = shared = os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="hub-metrics-")
+    else:
+        for left in Path(shared).glob("*.db"):
+            left.unlink()
+    worker = None
+    if workers:
+        worker = subprocess.Popen(  # noqa: S603 - this interpreter, this package
+            [sys.executable, "-m", "hub.cli", "worker", *(["--verbose"] if verbose else [])])
+    try:
+        uvicorn.run("hub.api.app:api_process_app", factory=True, workers=count, host=host, port=port,
+                    log_level="info" if verbose else "warning", log_config=_uvicorn_logging(verbose))
+    finally:
+        if worker:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+            process_ended(worker.pid)
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _uvicorn_logging(verbose: bool) -> dict:
+    """uvicorn's logging, and the hub's own records in each API process as ``_logging`` has them."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = {**LOGGING_CONFIG, "formatters": {**LOGGING_CONFIG["formatters"]},
+              "handlers": {**LOGGING_CONFIG["handlers"]}}
+    config["formatters"]["hub"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["hub"] = {"formatter": "hub", "class": "logging.StreamHandler",
+                                 "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["hub"], "level": "DEBUG" if verbose else "INFO"}
+    return config
 
 
 @app.command()

@@ -4,17 +4,24 @@ Counters and histograms are updated where the work happens (intake, processing, 
 courier). Queue depths, deliveries waiting and dead letters are read from the broker and the
 store when ``/metrics`` is scraped (``exposition``), so every API process reports the same
 numbers however many workers there are.
+
+When the hub runs as several processes (``hub serve --processes N``), prometheus_client's
+multiprocess mode is on: ``PROMETHEUS_MULTIPROC_DIR`` names a directory, set before any of the
+processes starts, where each keeps its counters and histograms in files of its own; a scrape,
+answered by any one API process, sums them all, then adds the store's and broker's gauges once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -138,8 +145,29 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily("hub_outbox_owed", "Publishes owed to the broker (outbox rows)", value=owed)
 
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory the hub's processes share their counters through, if they do."""
+    return os.environ.get(MULTIPROCESS_DIR) or None
+
+
+def process_ended(pid: int | None = None) -> None:
+    """Bookkeeping for a process of a multi-process hub that has stopped (its counters stay)."""
+    if multiprocess_dir():
+        mark_process_dead(pid or os.getpid())
+
+
 def exposition(hub: Hub) -> bytes:
-    """The process's counters and histograms, then the store's and broker's gauges."""
+    """The counters and histograms (this process's, or every process's summed in multiprocess
+    mode), then the store's and broker's gauges, once."""
+    path = multiprocess_dir()
+    if path:
+        counted = CollectorRegistry()
+        MultiProcessCollector(counted, path=path)
+    else:
+        counted = REGISTRY
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(StoreCollector(hub))
-    return generate_latest(REGISTRY) + generate_latest(scraped)
+    return generate_latest(counted) + generate_latest(scraped)

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    api_processes: int = Field(
+        1, ge=1, description="Processes `hub serve` runs the API in (one core each); above 1 the "
+        "in-process workers run in a process of their own beside them.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

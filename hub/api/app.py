@@ -1,6 +1,13 @@
-"""The FastAPI application, built around one wired ``Hub``."""
+"""The FastAPI application, built around one wired ``Hub``; and the application of one API
+process of ``hub serve --processes N``, which wires a hub of its own."""
 
 from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -9,13 +16,18 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.api import consent, dead_letters, health, inbound, status
 from hub.api.problems import problem
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, bootstrap
 from hub.console.app import MOUNT as CONSOLE
 from hub.console.app import create_console
+from hub.metrics import process_ended
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
-def create_app(hub: Hub) -> FastAPI:
+def create_app(hub: Hub, lifespan: Any = None) -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="Children's services interoperability hub",
         version="0.1.0",
         description="Accepts messages from registered case systems, CAF systems and partner "
@@ -47,3 +59,21 @@ def create_app(hub: Hub) -> FastAPI:
         return RedirectResponse(f"{CONSOLE}/", status_code=307)
 
     return app
+
+
+def api_process_app() -> FastAPI:
+    """The app of one of ``hub serve``'s API processes (uvicorn calls it in each): a hub of its
+    own from the ``HUB_*`` environment, closed (outbox relay, publisher, store) when the process
+    shuts down. The supervising process has already upgraded the schema."""
+    hub = bootstrap(Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            hub.close()
+            process_ended()
+            log.info("API process %d stopped; its hub closed", os.getpid())
+
+    return create_app(hub, lifespan)
