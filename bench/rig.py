@@ -1,5 +1,6 @@
-"""The hub under test as it is deployed: the API (``hub serve --no-workers``) and N workers
-(``hub worker``) as processes of their own, the simulated CAF system, case system and directory
+"""The hub under test as it is deployed: the API (``hub serve --no-workers --processes P``, P the
+machine's cores unless ``HUB_BENCH_API_PROCESSES`` says otherwise) and N workers (``hub worker``)
+as processes of their own, the simulated CAF system, case system and directory
 in the benchmark's process, all on one store and broker.
 
 ``embedded`` puts the store and the broker in SQLite files under a temporary directory;
@@ -41,6 +42,8 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 _SCRIPT = Path(sys.executable).with_name("hub")
 HUB_COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "hub.cli"]
 STARTUP_SECONDS = 60.0
+# as a deployment on this machine would run it: one API process per core
+API_PROCESSES = int(os.environ.get("HUB_BENCH_API_PROCESSES") or os.cpu_count() or 1)
 
 
 @dataclass
@@ -60,7 +63,8 @@ class ProcessRig:
 
     def start_api(self) -> None:
         port = int(self.url.rsplit(":", 1)[1])
-        self.api = self._spawn("api", ["serve", "--no-workers", "--no-migrate", "--port", str(port)])
+        self.api = self._spawn("api", ["serve", "--no-workers", "--no-migrate",
+                                       "--processes", str(API_PROCESSES), "--port", str(port)])
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             try:
@@ -71,6 +75,17 @@ class ProcessRig:
             if self.api.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start; see {self.log_dir / 'api.log'}")
             time.sleep(0.1)
+
+    def api_pids(self) -> list[int]:
+        """The API's process and every process it started (with more than one API process, the
+        supervisor and its API processes), for CPU and memory figures of the API as a whole."""
+        if self.api is None:
+            return []
+        pids, index = [self.api.pid], 0
+        while index < len(pids):
+            pids += _children(pids[index])
+            index += 1
+        return pids
 
     def set_workers(self, count: int) -> None:
         """Stop or start ``hub worker`` processes until ``count`` run (each stopped with SIGTERM,
@@ -90,6 +105,16 @@ class ProcessRig:
         log = (self.log_dir / f"{name}.log").open("ab")
         return subprocess.Popen([*HUB_COMMAND, *arguments], env=self.env, stdout=log,  # noqa: S603
                                 stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(child) for child in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
 
 
 def _stop(process: subprocess.Popen) -> None:
