@@ -1,17 +1,14 @@
 """Intake: turn an authenticated system's body into an accepted, durable inbox message, or quarantine it.
 
-The inbox row, its outbox row and the audit entry commit together; then the publish is tried at
+The inbox row, its outbox row and the audit entry commit together, in one transaction with the
+other messages arriving at the same moment (``hub.intake_group``); then the publish is tried at
 once and left to the outbox relay if the broker is away. A resubmission (same source system and
 source message id) gets the original tracking id back and creates nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from adapters.registry import Adapters
 from adapters.rejection import InputRejected
@@ -19,19 +16,13 @@ from hub import metrics
 from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.crypto import KeyRing
+from hub.intake_group import Accepted, Arrival, GroupCommit
 from hub.sealing import seal_json
 from hub.store.database import Database
-from hub.store.tables import ConnectedSystem, InboxMessage, QuarantinedMessage
-from queues.outbox import OutboxRelay, enqueue
-from queues.topology import INBOUND
+from hub.store.tables import ConnectedSystem, QuarantinedMessage
+from queues.outbox import OutboxRelay
 
 QUARANTINE_KEEP_BYTES = 65_536
-
-
-@dataclass(frozen=True)
-class Accepted:
-    message_id: str
-    duplicate: bool
 
 
 class Quarantined(Exception):
@@ -49,6 +40,7 @@ class Intake:
         self.keyring = keyring
         self.relay = relay
         self.adapters = adapters
+        self.group = GroupCommit(database, relay)
 
     def accept(
         self, system: ConnectedSystem, body: bytes, content_type: str, oversize: bool = False,
@@ -91,43 +83,17 @@ class Intake:
         )
 
     def _store(self, system: ConnectedSystem, envelope: Envelope, body: bytes) -> Accepted:
-        try:
-            # a resubmission breaks the inbox's unique (source system, source message id) and
-            # is answered below with the original: no look-up first for the messages that are new
-            with self.database.transaction() as session:
-                sealed = seal_json(
-                    self.keyring, envelope.model_dump(mode="json"), f"inbox:{envelope.message_id}"
-                )
-                raw = self.keyring.seal(body, f"inbox-raw:{envelope.message_id}")
-                session.add(InboxMessage(
-                    message_id=envelope.message_id, source_system=system.system_id,
-                    source_message_id=envelope.source_message_id,
-                    correlation_id=envelope.correlation_id, message_type=envelope.message_type,
-                    status="accepted", received_at=envelope.received_at, key_id=sealed.key_id,
-                    envelope_sealed=sealed.blob, raw_sealed=raw.blob,
-                ))
-                entry = enqueue(session, INBOUND, {"message_id": envelope.message_id})
-                record(
-                    session, "message.received", system.system_id, envelope.message_id,
-                    message_type=envelope.message_type, correlation_id=envelope.correlation_id,
-                )
-        except IntegrityError:
-            with self.database.transaction() as session:
-                existing = self._existing(session, system.system_id, envelope.source_message_id)
-            if existing is None:
-                raise
-            return Accepted(existing, duplicate=True)
-        self.relay.flush([entry])
-        return Accepted(envelope.message_id, duplicate=False)
-
-    @staticmethod
-    def _existing(session, system_id: str, source_message_id: str) -> str | None:  # type: ignore[no-untyped-def]
-        return session.execute(
-            select(InboxMessage.message_id).where(
-                InboxMessage.source_system == system_id,
-                InboxMessage.source_message_id == source_message_id,
-            )
-        ).scalar_one_or_none()
+        """Seal the message and write it with the others arriving now (``hub.intake_group``);
+        a resubmission breaks the inbox's unique (source system, source message id) and is
+        answered with the original: no look-up first for the messages that are new."""
+        sealed = seal_json(self.keyring, envelope.model_dump(mode="json"), f"inbox:{envelope.message_id}")
+        raw = self.keyring.seal(body, f"inbox-raw:{envelope.message_id}")
+        return self.group.write(Arrival(row=dict(
+            message_id=envelope.message_id, source_system=system.system_id,
+            source_message_id=envelope.source_message_id, correlation_id=envelope.correlation_id,
+            message_type=envelope.message_type, status="accepted", received_at=envelope.received_at,
+            key_id=sealed.key_id, envelope_sealed=sealed.blob, raw_sealed=raw.blob,
+        ), correlation_id=envelope.correlation_id))
 
     def quarantine(
         self, system_id: str, body: bytes, content_type: str | None, rejection: InputRejected,
