@@ -52,16 +52,11 @@ class OutboxRelay:
 
     def flush(self, entries: list[OutboxEntry]) -> bool:
         """Publish rows just committed by this process; False if some stay for the relay."""
-        published: list[int] = []
-        try:
-            for entry in entries:
-                self.publisher.publish(entry.routing_key, entry.body)
-                published.append(entry.entry_id)
-        except Exception as error:
-            log.warning("publish failed, left for the outbox relay: %s", type(error).__name__)
-        finally:
-            self._remember(published)
-        return len(published) == len(entries)
+        taken = self.publisher.publish_many([(entry.routing_key, entry.body) for entry in entries])
+        self._remember([entry.entry_id for entry in entries[:taken]])
+        if taken < len(entries):
+            log.warning("%d of %d notices left for the outbox relay", len(entries) - taken, len(entries))
+        return taken == len(entries)
 
     def sweep(self, batch: int = 500) -> int:
         """Publish rows older than the grace period that nobody published. Returns how many."""

@@ -87,3 +87,51 @@ def test_rows_published_but_never_deleted_are_published_again_by_the_sweep(
     finally:
         delete_queues(hub, [])
         hub.close()
+
+
+def _on_inbound(hub) -> list[str]:  # type: ignore[no-untyped-def]
+    """Take every notice waiting on the inbound queue; their message ids."""
+    taken: list[str] = []
+    with hub.broker.connect() as connection:
+        queue = hub.broker.topology.inbound()(connection.default_channel)
+        while (message := queue.get(accept=["json"])) is not None:
+            taken.append(message.payload["message_id"])
+            message.ack()
+    return taken
+
+
+def test_a_flush_publishes_its_rows_together_and_a_failure_leaves_them_for_the_relay(
+    tmp_path, backend, backend_database_url, monkeypatch,
+):
+    hub = bootstrap(make_settings(tmp_path, backend, backend_database_url), migrate=True)
+    try:
+        hub.broker.declare(["inbound"])
+        assert hub.relay.flush(_committed(hub, 4)) is True
+        assert sorted(_on_inbound(hub)) == [f"m-{n}" for n in range(4)]
+
+        publish = hub.publisher._publish
+        sent: list[str] = []
+
+        def third_fails(producer, routing_key, body):  # type: ignore[no-untyped-def]
+            if len(sent) == 2:
+                raise ConnectionError("the broker went away")
+            publish(producer, routing_key, body)
+            sent.append(body["message_id"])
+
+        monkeypatch.setattr(hub.publisher, "_publish", third_fails)
+        entries = _committed(hub, 4)
+        assert hub.relay.flush(entries) is False
+        monkeypatch.undo()
+
+        # the embedded broker commits a flush's notices together: none of them went; RabbitMQ
+        # confirmed the two before the failure. Either way what did not go stays for the relay.
+        went = _on_inbound(hub)
+        assert went == ([] if hub.broker.embedded else ["m-0", "m-1"])
+        hub.relay.forget_published()
+        assert _rows(hub) == 4 - len(went)
+        hub.relay.grace = timedelta(0)
+        assert hub.relay.sweep() == 4 - len(went)
+        assert sorted(went + _on_inbound(hub)) == [f"m-{n}" for n in range(4)]
+    finally:
+        delete_queues(hub, [])
+        hub.close()
