@@ -75,8 +75,9 @@ def serve(
 
     With --processes N above 1 the API runs in N processes sharing the port, each with a hub of
     its own from the same HUB_* environment; the workers (unless --no-workers) run in one more
-    process, as `hub worker` does; this process upgrades the schema, then starts, watches and
-    stops them (SIGTERM or Ctrl-C: each finishes what it has in hand and closes its hub).
+    process, as `hub worker` does (started again if it exits); this process upgrades the
+    schema, then starts, watches and stops them (SIGTERM or Ctrl-C: each finishes what it has
+    in hand and closes its hub).
     /metrics, answered by any of them, sums every process's counters, kept in
     PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set; if set, its files from an
     earlier run are deleted at start).
@@ -90,8 +91,10 @@ def serve(
         + (f", API in {count} processes" if count > 1 else "")
     )
     if count > 1:
-        _serve_processes(settings, host or settings.host, port or settings.port, count,
-                         workers=workers, migrate=migrate, verbose=verbose)
+        from hub.api_processes import serve_processes
+
+        serve_processes(settings, host or settings.host, port or settings.port, count,
+                        workers=workers, migrate=migrate, verbose=verbose)
         return
     import uvicorn
 
@@ -109,63 +112,6 @@ def serve(
         if worker:
             worker.stop()
         hub.close()
-
-
-def _serve_processes(settings: Settings, host: str, port: int, count: int, *, workers: bool,
-                     migrate: bool, verbose: bool) -> None:
-    """``hub serve --processes N``: uvicorn's own supervisor and N API processes, each calling
-    ``api_process_app``, and a ``hub worker`` process unless ``workers`` is off."""
-    import os
-    import shutil
-    import signal
-    import subprocess
-    import sys
-    import tempfile
-
-    import uvicorn
-
-    from hub.metrics import MULTIPROCESS_DIR, multiprocess_dir, process_ended
-
-    # once, before any of them starts: the schema, and the embedded deployment's key file
-    bootstrap(settings, migrate=migrate).close()
-    shared = multiprocess_dir()
-    made = None
-    if shared is None:
-        made = shared = os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="hub-metrics-")
-    else:
-        for left in Path(shared).glob("*.db"):
-            left.unlink()
-    worker = None
-    if workers:
-        worker = subprocess.Popen(  # noqa: S603 - this interpreter, this package
-            [sys.executable, "-m", "hub.cli", "worker", *(["--verbose"] if verbose else [])])
-    try:
-        uvicorn.run("hub.api.app:api_process_app", factory=True, workers=count, host=host, port=port,
-                    log_level="info" if verbose else "warning", log_config=_uvicorn_logging(verbose))
-    finally:
-        if worker:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-            process_ended(worker.pid)
-        if made:
-            shutil.rmtree(made, ignore_errors=True)
-
-
-def _uvicorn_logging(verbose: bool) -> dict:
-    """uvicorn's logging, and the hub's own records in each API process as ``_logging`` has them."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = {**LOGGING_CONFIG, "formatters": {**LOGGING_CONFIG["formatters"]},
-              "handlers": {**LOGGING_CONFIG["handlers"]}}
-    config["formatters"]["hub"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    config["handlers"]["hub"] = {"formatter": "hub", "class": "logging.StreamHandler",
-                                 "stream": "ext://sys.stderr"}
-    config["root"] = {"handlers": ["hub"], "level": "DEBUG" if verbose else "INFO"}
-    return config
 
 
 @app.command()

@@ -184,9 +184,18 @@ def test_serve_runs_the_api_in_several_processes_and_the_workers_beside_them(ser
     assert text.count("# TYPE hub_deliveries_pending gauge") == 1
     assert metric(text, "hub_outbox_owed") is not None
 
+    # the workers' process, if it dies, is started again
+    killed = next(pid for pid in children(serve.pid) if "hub.cli worker" in command_line(pid))
+    os.kill(killed, signal.SIGKILL)
+    again = eventually(lambda: [pid for pid in children(serve.pid)
+                                if "hub.cli worker" in command_line(pid) and pid != killed],
+                       30, "the workers' process to be started again")
+
     serve.send_signal(signal.SIGTERM)
     assert serve.wait(60) == 0, log.read_text()
     output = log.read_text()
+    assert "the workers' process exited" in output
+    assert not Path(f"/proc/{again[0]}").exists(), "the workers' process stopped with it"
     assert output.count("its hub closed") == 2, output
     assert list(own_tmp.iterdir()) == [], "the metrics directory it made is removed"
 
