@@ -24,7 +24,7 @@ from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.canonical.people import Practitioner
 from hub.crypto import KeyRing
-from hub.sealing import open_json, seal_json
+from hub.sealing import open_model, seal_model
 from hub.store.tables import ConnectedSystem, Decision, DecisionContext, Delivery
 
 PLANNING = "planning"
@@ -149,9 +149,8 @@ class Sharing:
         ]
 
     def _planned_envelope(self, context: DecisionContext) -> Envelope:
-        return Envelope.model_validate(open_json(
-            self.keyring, context.key_id, context.envelope_sealed, f"decision:{context.decision_id}"
-        ))
+        return open_model(self.keyring, Envelope, context.key_id, context.envelope_sealed,
+                          f"decision:{context.decision_id}")
 
     def subjects_of_delivery(self, session: Session, delivery: Delivery) -> tuple[str, ...]:
         context = session.get(DecisionContext, delivery.decision_id)
@@ -195,7 +194,7 @@ class Sharing:
     ) -> None:
         sealed = None
         if envelope is not None and decision.permitted:
-            sealed = seal_json(self.keyring, envelope.model_dump(mode="json"), f"decision:{decision_id}")
+            sealed = seal_model(self.keyring, envelope, f"decision:{decision_id}")
         session.add(DecisionContext(
             decision_id=decision_id, stage=stage, purpose=decision.purpose or "",
             rule=decision.rule, basis_kind=decision.basis_kind, basis_refs=list(decision.basis_refs),

@@ -17,7 +17,7 @@ from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.crypto import KeyRing
 from hub.intake_group import Accepted, Arrival, GroupCommit
-from hub.sealing import seal_json
+from hub.sealing import seal_model
 from hub.store.database import Database
 from hub.store.tables import ConnectedSystem, QuarantinedMessage
 from queues.outbox import OutboxRelay
@@ -86,7 +86,7 @@ class Intake:
         """Seal the message and write it with the others arriving now (``hub.intake_group``);
         a resubmission breaks the inbox's unique (source system, source message id) and is
         answered with the original: no look-up first for the messages that are new."""
-        sealed = seal_json(self.keyring, envelope.model_dump(mode="json"), f"inbox:{envelope.message_id}")
+        sealed = seal_model(self.keyring, envelope, f"inbox:{envelope.message_id}")
         raw = self.keyring.seal(body, f"inbox-raw:{envelope.message_id}")
         return self.group.write(Arrival(row=dict(
             message_id=envelope.message_id, source_system=system.system_id,
