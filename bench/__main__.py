@@ -66,7 +66,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     def cpu_row(label: str, cpu: dict[str, float] | None, measured: float | None,
                 workers: int = 1) -> None:
         """Where the CPU went per unit, and the rate that cost allows: the machine's cores for
-        the whole, or one core for the API process or each worker process (a Python process
+        the whole, or one core for each API process or each worker process (a Python process
         runs its own code on one core at a time), whichever is lower."""
         if not cpu or not cpu["total"]:
             return
@@ -74,7 +74,8 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         cores = result.get("cpus") or os.cpu_count() or 1
         bounds = [(cores * 1000 / cpu["total"], f"{cores} cores / CPU")]
         if cpu.get("api"):
-            bounds.append((1000 / cpu["api"], "1 core / API CPU"))
+            api = min(result.get("api_processes") or 1, cores)
+            bounds.append((api * 1000 / cpu["api"], f"{api} API core(s) / API CPU"))
         if cpu.get("workers") and workers:
             bounds.append((workers * 1000 / cpu["workers"], f"{workers} worker core(s) / worker CPU"))
         top, bound = min(bounds)

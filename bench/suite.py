@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from bench import history, raw
 from bench.machine import broker_version, cpu_seconds, database_version, peak_rss_mib, server_cpu_seconds
-from bench.rig import ProcessRig, process_rig
+from bench.rig import API_PROCESSES, ProcessRig, process_rig
 from bench.step_up import (
     DIRECTORY,
     GIVEN,
@@ -113,8 +113,8 @@ def ids(children: Children, phase: str, count: int) -> list[str]:
 
 
 def memory(rig: ProcessRig, into: dict[str, Any]) -> None:
-    """Keep the highest peak seen so far of the API and of any one worker."""
-    api = peak_rss_mib(rig.api.pid)["peak"] if rig.api else None
+    """Keep the highest peak seen so far of any one API process and of any one worker."""
+    api = max(filter(None, (peak_rss_mib(pid)["peak"] for pid in rig.api_pids())), default=None)
     workers = [peak_rss_mib(worker.pid)["peak"] for worker in rig.workers]
     for key, value in (("api_peak_mib", api), ("worker_peak_mib", max(filter(None, workers), default=None))):
         if value is not None and value > (into.get(key) or 0):
@@ -122,10 +122,10 @@ def memory(rig: ProcessRig, into: dict[str, Any]) -> None:
 
 
 def cpu_snapshot(rig: ProcessRig) -> dict[str, float]:
-    """CPU seconds used so far by each part of the run: the API, the workers, the store and
-    broker servers, and this process (the simulated systems and the HTTP clients)."""
+    """CPU seconds used so far by each part of the run: the API (all its processes), the
+    workers, the store and broker servers, and this process (the simulated systems and the HTTP clients)."""
     return {
-        "api": (cpu_seconds(rig.api.pid) or 0.0) if rig.api else 0.0,
+        "api": sum(cpu_seconds(pid) or 0.0 for pid in rig.api_pids()),
         "workers": sum(cpu_seconds(worker.pid) or 0.0 for worker in rig.workers),
         # the embedded store and broker work inside the API and the workers
         **(server_cpu_seconds() if rig.backend == "servers" else {}),
@@ -258,6 +258,7 @@ def run(backend: str, plan: Plan, only: set[str]) -> dict[str, Any]:
         if only == {"raw"}:
             return result
         rig.start_api()
+        result["api_processes"] = API_PROCESSES
         peaks: dict[str, Any] = {}
         if wanted("accept"):
             result["accept"] = accept(rig, children, plan)
