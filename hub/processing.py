@@ -6,17 +6,19 @@ processed again) or everything done (a repeat is recognised and skipped).
 
 Each attempt is counted, in a transaction of its own, before it starts: a message that keeps
 killing the worker or failing against the store (a poison message) is set aside after
-``HUB_PROCESSING_MAX_ATTEMPTS`` and dead-lettered, and the worker goes on with the next.
+``HUB_PROCESSING_MAX_ATTEMPTS`` and dead-lettered, and the worker goes on with the next. The
+count is one statement that also hands back the sealed envelope, which never changes once
+accepted; the processing transaction then locks the row again and reads only its status.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -39,9 +41,40 @@ from queues.topology import DEAD_LETTER, delivery_key
 log = logging.getLogger(__name__)
 
 
-def open_envelope(keyring: KeyRing, row: InboxMessage) -> Envelope:
+def open_envelope(keyring: KeyRing, row: InboxMessage | Started) -> Envelope:
     data = open_json(keyring, row.key_id, row.envelope_sealed, f"inbox:{row.message_id}")
     return Envelope.model_validate(data)
+
+
+INBOX = InboxMessage.__table__
+# an accepted message's attempt counted, if it has attempts left: its sealed envelope back
+_START = (
+    update(INBOX)
+    .where(INBOX.c.message_id == bindparam("id"), INBOX.c.status == "accepted",
+           INBOX.c.attempts < bindparam("most"))
+    .values(attempts=INBOX.c.attempts + 1, lease_until=bindparam("lease"))
+    .returning(INBOX.c.source_system, INBOX.c.message_type, INBOX.c.key_id, INBOX.c.envelope_sealed)
+)
+_LOCK = select(INBOX.c.status).where(INBOX.c.message_id == bindparam("id")).with_for_update()
+_FINISHED = (
+    update(INBOX).where(INBOX.c.message_id == bindparam("id"))
+    .values(status=bindparam("to"), hold_reason=bindparam("held"), processed_at=bindparam("at"))
+)
+_UNROUTED = (
+    update(INBOX).where(INBOX.c.message_id == bindparam("id"))
+    .values(status="unrouted", processed_at=bindparam("at"))
+)
+
+
+@dataclass(frozen=True)
+class Started:
+    """An attempt counted: what the processing transaction needs of the inbox row."""
+
+    message_id: str
+    source_system: str
+    message_type: str
+    key_id: str
+    envelope_sealed: bytes
 
 
 class Processor:
@@ -64,10 +97,10 @@ class Processor:
         failure marks the message failed and audits it, so one bad message cannot stop a worker.
         """
         started = self._begin(message_id)
-        if started is not None:
+        if isinstance(started, str):
             return started
         try:
-            return self._process(message_id)
+            return self._process(started)
         except DBAPIError:
             raise
         except Exception as error:
@@ -82,8 +115,21 @@ class Processor:
                     record(session, "message.failed", "hub", message_id, error=type(error).__name__)
             return "failed"
 
-    def _begin(self, message_id: str) -> str | None:
-        """Count the attempt about to start; or the status that says there is nothing to do."""
+    def _begin(self, message_id: str) -> Started | str:
+        """Count the attempt about to start; or the status that says there is nothing to do.
+
+        One statement for a message with attempts left; anything else (unknown, no longer
+        accepted, out of attempts) is looked at in full by ``_begin_otherwise``."""
+        lease = utcnow() + timedelta(seconds=self.settings.processing_lease)
+        with self.database.engine.begin() as connection:
+            row = connection.execute(_START, {
+                "id": message_id, "most": self.settings.processing_max_attempts, "lease": lease,
+            }).one_or_none()
+        if row is None:
+            return self._begin_otherwise(message_id)
+        return Started(message_id, row.source_system, row.message_type, row.key_id, row.envelope_sealed)
+
+    def _begin_otherwise(self, message_id: str) -> Started | str:
         with self.database.transaction() as session:
             row = session.get(InboxMessage, message_id, with_for_update=True)
             if row is None:
@@ -94,7 +140,8 @@ class Processor:
             if row.attempts < self.settings.processing_max_attempts:
                 row.attempts += 1
                 row.lease_until = utcnow() + timedelta(seconds=self.settings.processing_lease)
-                return None
+                return Started(message_id, row.source_system, row.message_type, row.key_id,
+                               row.envelope_sealed)
             reason = f"set aside after {row.attempts} processing attempts that did not finish"
             row.status, row.failure_reason, row.processed_at = "poisoned", reason, utcnow()
             record(session, "message.poisoned", "hub", message_id, reason=reason, attempts=row.attempts)
@@ -105,38 +152,39 @@ class Processor:
         self.relay.flush([entry])
         return "poisoned"
 
-    def _process(self, message_id: str) -> str:
+    def _process(self, row: Started) -> str:
         started = time.perf_counter()
+        message_id = row.message_id
         with self.database.transaction() as session:
-            row = session.execute(
-                select(InboxMessage).where(InboxMessage.message_id == message_id).with_for_update()
-            ).scalar_one_or_none()
-            if row is None:
+            connection = session.connection()
+            status = connection.execute(_LOCK, {"id": message_id}).scalar_one_or_none()
+            if status is None:
                 log.warning("inbound notice for unknown message %s ignored", message_id)
                 return "unknown"
-            if row.status != "accepted":
-                return row.status
+            if status != "accepted":
+                return status
             envelope = open_envelope(self.keyring, row)
             self.sharing.observe(session, envelope)
             flow = FLOWS.get(envelope.message_type)
             entries: list[OutboxEntry] = []
             if flow is None:
-                row.status = "unrouted"
+                status = "unrouted"
                 record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
+                connection.execute(_UNROUTED, {"id": message_id, "at": utcnow()})
             else:
                 ctx = FlowContext(session, envelope, message_id, self.identity, self.settings,
                                   self.sharing.preview)
                 entries = self.plan(session, message_id, list(flow(ctx)))
-                row.status = "held" if ctx.held else "processed"
-                row.hold_reason = ctx.held
+                status = "held" if ctx.held else "processed"
                 if ctx.held:
                     record(session, "message.held", "hub", message_id, reason=ctx.held)
-            row.processed_at = utcnow()
+                connection.execute(_FINISHED, {"id": message_id, "to": status, "held": ctx.held,
+                                               "at": utcnow()})
         self.relay.flush(entries)
-        metrics.PROCESSED.labels(row.message_type, row.source_system, row.status).inc()
+        metrics.PROCESSED.labels(row.message_type, row.source_system, status).inc()
         metrics.PROCESSING_SECONDS.labels(row.message_type, row.source_system).observe(
             time.perf_counter() - started)
-        return row.status
+        return status
 
     def plan(self, session: Session, message_id: str, outgoing: list[Outgoing]) -> list[OutboxEntry]:
         """Decide, render and plan the delivery of each of a flow's outgoing messages.
