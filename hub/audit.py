@@ -125,16 +125,30 @@ def record(
 PENDING = "hub.audit.pending"
 
 
+ENTRIES = AuditEntry.__table__
+HEADS = AuditChainHead.__table__
+# written as statements on the tables on the transaction's connection, not through the unit of
+# work or the ORM's bulk insert: one statement per table, at commit
+_HEAD = select(HEADS.c.last_seq, HEADS.c.last_hash).where(HEADS.c.chain == CHAIN).with_for_update()
+_ADD_ENTRIES = insert(ENTRIES).values(detail=bindparam("detail_text", type_=_SerialisedJSON()))
+_ADD_SUBJECTS = insert(AuditSubject.__table__)
+_NEW_HEAD = insert(HEADS).values(chain=CHAIN)
+_MOVE_HEAD = update(HEADS).where(HEADS.c.chain == CHAIN)
+
+
 @event.listens_for(Session, "before_commit")
 def _chain_pending(session: Session) -> None:
-    """Append the transaction's recorded entries to the chain, in the order they were recorded."""
-    pending = session.info.pop(PENDING, None)
-    if not pending:
+    """Append the transaction's recorded entries to the chain, in the order they were recorded.
+
+    The transaction's own changes are flushed first, so the chain head's lock is taken last and
+    held only while the entries are written and the transaction commits."""
+    if not session.info.get(PENDING):
+        session.info.pop(PENDING, None)
         return
-    head = session.execute(
-        select(AuditChainHead.last_seq, AuditChainHead.last_hash)
-        .where(AuditChainHead.chain == CHAIN).with_for_update()
-    ).one_or_none()
+    session.flush()
+    pending = session.info.pop(PENDING)
+    connection = session.connection()
+    head = connection.execute(_HEAD).one_or_none()
     seq, last_hash = head if head is not None else (0, GENESIS)
     entries, subjects = [], []
     for item in pending:
@@ -147,17 +161,10 @@ def _chain_pending(session: Session) -> None:
         ))
         subjects.extend(dict(seq=seq, subject_key=subject) for subject in item.subjects)
         last_hash = digest
-    # written as statements on the tables, not through the unit of work or the ORM's bulk
-    # insert: one insert per table, at commit
-    detail = bindparam("detail_text", type_=_SerialisedJSON())
-    session.execute(insert(AuditEntry.__table__).values(detail=detail), entries)
+    connection.execute(_ADD_ENTRIES, entries)
     if subjects:
-        session.execute(insert(AuditSubject.__table__), subjects)
-    if head is None:
-        session.execute(insert(AuditChainHead).values(chain=CHAIN, last_seq=seq, last_hash=last_hash))
-    else:
-        session.execute(update(AuditChainHead).where(AuditChainHead.chain == CHAIN)
-                        .values(last_seq=seq, last_hash=last_hash))
+        connection.execute(_ADD_SUBJECTS, subjects)
+    connection.execute(_NEW_HEAD if head is None else _MOVE_HEAD, {"last_seq": seq, "last_hash": last_hash})
 
 
 @event.listens_for(Session, "after_rollback")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from hub.audit import GENESIS, _entry_hash, record, verify_chain
+from hub.canonical import utcnow
 from hub.store.database import Database
-from hub.store.tables import AuditChainHead, AuditEntry
+from hub.store.tables import AuditChainHead, AuditEntry, ChildRecord
 
 
 def record_entries(db: Database, count: int) -> None:
@@ -174,3 +175,19 @@ def test_empty_log_is_intact(db: Database):
     with db.transaction() as session:
         status = verify_chain(session)
     assert (status.intact, status.entries) == (True, 0)
+
+
+def test_an_entry_recorded_while_the_commit_writes_the_transactions_changes_is_chained(db: Database):
+    with db.transaction() as session:
+        record(session, "message.received", "caf-national", "msg-1")
+
+        @event.listens_for(session, "before_flush")
+        def while_written(flushing, _context, _instances):  # type: ignore[no-untyped-def]
+            if any(isinstance(row, ChildRecord) for row in flushing.new):
+                record(flushing, "identity.new-child", "hub", "msg-1", child_id="c-1")
+
+        session.add(ChildRecord(child_id="c-1", created_at=utcnow()))
+    with db.transaction() as session:
+        actions = session.execute(select(AuditEntry.action).order_by(AuditEntry.seq)).scalars().all()
+        assert verify_chain(session).intact
+    assert actions == ["message.received", "identity.new-child"]
