@@ -548,13 +548,18 @@ class ConsentRegister:
         it needs, nothing sealed, one indexed look-up per table (this runs for every message).
 
         Read once per transaction and child: a message's decisions (one per destination) share
-        it, until the transaction itself writes to the register (``_register_written``)."""
+        it, until the transaction itself writes to the register (``_register_written``). Read as
+        statements on the connection, so the transaction's own register changes not yet written
+        are written first."""
         keys = tuple(subjects)
         if not keys:
             return EMPTY
         known: dict[tuple[str, ...], RegisterState] = session.info.setdefault(STATE_CACHE, {})
         if keys in known:
             return known[keys]
+        if _register_changes(session):
+            session.flush()
+            known = session.info.setdefault(STATE_CACHE, {})
         connection = session.connection()
         consents = connection.execute(CONSENTS_OF, {"keys": list(keys)})
         gateways = connection.execute(GATEWAYS_OF, {"keys": list(keys)})
@@ -569,12 +574,14 @@ STATE_CACHE = "consent.register.states"
 REGISTER_ROWS = (ConsentRecord, LegalGatewayRecord, RegisterSubject)
 
 
+def _register_changes(session: Session) -> bool:
+    return any(isinstance(row, REGISTER_ROWS) for row in (*session.new, *session.dirty, *session.deleted))
+
+
 @event.listens_for(Session, "before_flush")
 def _register_written(session: Session, _context: Any, _instances: Any) -> None:
     """A transaction that changes the register forgets the states it read, before they change."""
-    if STATE_CACHE in session.info and any(
-        isinstance(row, REGISTER_ROWS) for row in (*session.new, *session.dirty, *session.deleted)
-    ):
+    if STATE_CACHE in session.info and _register_changes(session):
         del session.info[STATE_CACHE]
 
 

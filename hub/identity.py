@@ -8,7 +8,8 @@ differs from the one already known, a near match, a shielded child with no stron
 to a review queue for a person to decide.
 
 Identifiers and demographics are kept only as keyed hashes (HMAC with the hub's secret), so the
-cross-reference cannot be read back or searched by anyone without that secret.
+cross-reference cannot be read back or searched by anyone without that secret. They are read and
+written as statements on their tables in the caller's transaction, not as mapped objects.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from consent.subjects import SubjectKeys, normalise
 from hub.audit import record
@@ -33,6 +35,26 @@ NATIONAL = ("nhs_number", "upn", "directory_id")
 LOCAL = ("la_child_id", "caf_child_id")
 
 Outcome = Literal["identified", "matched-demographics", "new", "review"]
+
+LINKS = ChildLink.__table__
+DEMOGRAPHICS = ChildDemographic.__table__
+CHILDREN = ChildRecord.__table__
+_LINKED = select(LINKS.c.link_key, LINKS.c.child_id).where(
+    LINKS.c.link_key.in_(bindparam("keys", expanding=True)))
+_CHILD_LINKS = select(LINKS.c.scheme, LINKS.c.link_key).where(LINKS.c.child_id == bindparam("child"))
+_DEMOGRAPHIC_COLUMNS = (DEMOGRAPHICS.c.child_id, DEMOGRAPHICS.c.full_key, DEMOGRAPHICS.c.partial_key)
+_MATCHING = {
+    (True, True): select(*_DEMOGRAPHIC_COLUMNS).where(or_(
+        DEMOGRAPHICS.c.full_key == bindparam("full"), DEMOGRAPHICS.c.partial_key == bindparam("partial"))),
+    (True, False): select(*_DEMOGRAPHIC_COLUMNS).where(DEMOGRAPHICS.c.full_key == bindparam("full")),
+    (False, True): select(*_DEMOGRAPHIC_COLUMNS).where(DEMOGRAPHICS.c.partial_key == bindparam("partial")),
+}
+_HAS_DEMOGRAPHIC = select(DEMOGRAPHICS.c.child_id).where(
+    DEMOGRAPHICS.c.child_id == bindparam("child"), DEMOGRAPHICS.c.full_key == bindparam("full"))
+_ADD_CHILD = insert(CHILDREN)
+_ADD_LINKS = insert(LINKS)
+_ADD_DEMOGRAPHIC = insert(DEMOGRAPHICS)
+_SHIELD = update(CHILDREN).where(CHILDREN.c.child_id == bindparam("child")).values(shielded=True)
 
 
 @dataclass(frozen=True)
@@ -77,10 +99,10 @@ class IdentityResolver:
         return full, partial
 
     def resolve(self, session: Session, child: Child, system: str, message_id: str) -> Resolution:
+        connection = session.connection()
         links = self.link_keys(child, system)
-        known = {row.link_key: row for row in session.execute(
-            select(ChildLink).where(ChildLink.link_key.in_(list(links)))).scalars()} if links else {}
-        children = {row.child_id for row in known.values()}
+        known = self._linked(session, links)
+        children = set(known.values())
         if len(children) > 1:
             return self._review(session, child, system, message_id, sorted(children),
                                 "the record's identifiers belong to different children")
@@ -94,10 +116,8 @@ class IdentityResolver:
             return Resolution("identified", "matched on a strong identifier", child_id)
 
         full, partial = self.demographic_keys(child)
-        wanted = [column == key for column, key in ((ChildDemographic.full_key, full),
-                                                    (ChildDemographic.partial_key, partial)) if key]
-        found = session.execute(select(ChildDemographic).where(or_(*wanted))).scalars().all() \
-            if wanted else []
+        found = connection.execute(_MATCHING[full is not None, partial is not None], {
+            "full": full, "partial": partial}).all() if full or partial else []
         exact = sorted({row.child_id for row in found if full is not None and row.full_key == full})
         near = sorted({row.child_id for row in found if partial is not None and row.partial_key == partial})
         if len(exact) == 1:
@@ -126,13 +146,21 @@ class IdentityResolver:
         self._link(session, child_id, child, system, links, {}, "new")
         return Resolution("new", "no record of this child yet: a new one was opened", child_id)
 
+    @staticmethod
+    def _linked(session: Session, links: dict[str, tuple[str, str]]) -> dict[str, str]:
+        """link key -> child id, for the keys already linked."""
+        if not links:
+            return {}
+        return dict(session.connection().execute(_LINKED, {"keys": list(links)}).all())
+
     def _conflicting_scheme(
         self, session: Session, child_id: str, links: dict[str, tuple[str, str]],
-        known: dict[str, ChildLink],
+        known: dict[str, str],
     ) -> str | None:
         """A national identifier of the record that differs from the one the child already has."""
-        existing = {(row.scheme, row.link_key) for row in session.execute(
-            select(ChildLink).where(ChildLink.child_id == child_id)).scalars()}
+        if not any(scheme in NATIONAL and key not in known for key, (scheme, _scope) in links.items()):
+            return None  # nothing to differ
+        existing = set(session.connection().execute(_CHILD_LINKS, {"child": child_id}))
         for key, (scheme, _scope) in links.items():
             if scheme in NATIONAL and key not in known and \
                     any(s == scheme and k != key for s, k in existing):
@@ -141,23 +169,30 @@ class IdentityResolver:
 
     def _link(
         self, session: Session, child_id: str, child: Child, system: str,
-        links: dict[str, tuple[str, str]], known: dict[str, ChildLink], basis: str,
+        links: dict[str, tuple[str, str]], known: dict[str, str], basis: str,
     ) -> None:
-        for key, (scheme, _scope) in links.items():
-            if key not in known:
-                session.add(ChildLink(link_key=key, child_id=child_id, scheme=scheme,
-                                      source_system=system, basis=basis, linked_at=utcnow()))
+        connection = session.connection()
+        now = utcnow()
+        new = [dict(link_key=key, child_id=child_id, scheme=scheme, source_system=system, basis=basis,
+                    linked_at=now) for key, (scheme, _scope) in links.items() if key not in known]
+        if new:
+            connection.execute(_ADD_LINKS, new)
         full, partial = self.demographic_keys(child)
-        if full and partial and (basis == "new" or session.get(ChildDemographic, (child_id, full)) is None):
-            session.add(ChildDemographic(child_id=child_id, full_key=full, partial_key=partial))
+        if full and partial and (basis == "new" or connection.execute(
+                _HAS_DEMOGRAPHIC, {"child": child_id, "full": full}).first() is None):
+            connection.execute(_ADD_DEMOGRAPHIC, {"child_id": child_id, "full_key": full,
+                                                  "partial_key": partial})
         if child.shielded:
-            session.get(ChildRecord, child_id).shielded = True
+            connection.execute(_SHIELD, {"child": child_id})
+            loaded = session.identity_map.get(identity_key(ChildRecord, child_id))
+            if loaded is not None:
+                session.expire(loaded)
 
     def _new_child(self, session: Session, child: Child, message_id: str) -> str:
         child_id = new_id()
-        session.add(ChildRecord(child_id=child_id, created_at=utcnow(), created_from=message_id,
-                                shielded=child.shielded))
-        session.flush()
+        session.connection().execute(_ADD_CHILD, {
+            "child_id": child_id, "created_at": utcnow(), "created_from": message_id,
+            "shielded": child.shielded})
         record(session, "identity.new-child", "hub", message_id, child_id=child_id)
         return child_id
 
@@ -190,9 +225,8 @@ class IdentityResolver:
         else:
             child_id, basis, status = self._new_child(session, child, review.message_id), "review", "new"
         links = self.link_keys(child, review.source_system)
-        taken = {row.link_key: row for row in session.execute(
-            select(ChildLink).where(ChildLink.link_key.in_(list(links)))).scalars()} if links else {}
-        elsewhere = sorted({row.child_id for row in taken.values()} - {child_id})
+        taken = self._linked(session, links)
+        elsewhere = sorted(set(taken.values()) - {child_id})
         if elsewhere:
             raise ValueError("the record's identifiers are already linked to another child")
         self._link(session, child_id, child, review.source_system, links, taken, basis)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import bindparam, select
+
 from hub.audit import record
 from hub.canonical import Envelope, Purpose
 from hub.canonical.casework import Involvement
@@ -32,6 +34,7 @@ from hub.registry import receivers
 from hub.store.tables import ChildRecord
 
 SOCIAL_CARE = "Children's social care"
+_SHIELDED = select(ChildRecord.shielded).where(ChildRecord.child_id == bindparam("child"))
 
 
 def directory_state(ctx: FlowContext) -> DirectoryState:
@@ -67,12 +70,12 @@ def addressed(state: DirectoryState, ctx: FlowContext, child_id: str, envelope: 
     were given before (a case system's closure does not know the directory id)."""
     event = envelope.payload
     child = event.child
-    record = ctx.session.get(ChildRecord, child_id)
-    if record is not None and record.shielded and not child.shielded:
+    shielded = ctx.session.connection().execute(_SHIELDED, {"child": child_id}).scalar()
+    if shielded and not child.shielded:
         child = child.model_copy(update={"shielded": True})
-    held = state.entries(ctx.session, [child_id])
-    if held:
-        known, ids = state.envelope(held[-1]).payload.child.identifiers, child.identifiers
+    held = state.newest(ctx.session, child_id)
+    if held is not None:
+        known, ids = held.payload.child.identifiers, child.identifiers
         missing = {scheme: getattr(known, scheme) for scheme in NATIONAL
                    if getattr(known, scheme) and not getattr(ids, scheme)}
         if missing:

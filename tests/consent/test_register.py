@@ -227,3 +227,9 @@ def test_a_referral_consent_in_a_caf_covers_social_care_and_the_caf_system_it_ca
     with db.transaction() as session:
         [consent_id] = register.observe(session, episode(1, given)).recorded
         assert session.get(ConsentRecord, consent_id).scope == ["kind:case_system", "agency:caf-national"]
+
+
+def test_the_state_read_in_a_transaction_includes_its_own_consents_not_yet_written(db, register):
+    with db.transaction() as session, session.no_autoflush:
+        register.record_consent(session, request(register), "caf-national")
+        assert len(register.state_for(session, hannahs(register)).consents) == 1

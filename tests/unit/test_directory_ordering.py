@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from hub.directory_state import DirectoryEntry, DirectoryState
 from hub.store.database import Database
 from hub.store.migrate import upgrade
 from hub.store.tables import ChildRecord, ConnectedSystem, InboxMessage
+from tests.conftest import _autocommit
 
 HANNAH = Child(identifiers=ChildIdentifiers(nhs_number="9434765919", directory_id="DIR-7781"),
                name=PersonName(given="Hannah", family="Example"), date_of_birth=date(2011, 3, 14),
@@ -47,7 +49,11 @@ def envelope(event) -> Envelope:  # type: ignore[no-untyped-def]
 
 
 def fresh(path: Path) -> Database:
-    database = Database(f"sqlite:///{path}")
+    return fresh_at(f"sqlite:///{path}")
+
+
+def fresh_at(url: str) -> Database:
+    database = Database(url)
     upgrade(database)
     with database.transaction() as session:
         session.add(ConnectedSystem(system_id="caf-national", name="CAF", kind="caf_system",
@@ -120,3 +126,45 @@ def test_each_involvement_and_the_caf_indicator_are_ordered_on_their_own(tmp_pat
     assert len(subjects) == 3 and "caf-indicator" in subjects
     assert all("social" not in subject and "Youth" not in subject for subject in subjects), \
         "the store never names a service"
+
+
+def test_an_entry_loaded_before_an_update_is_applied_reads_as_updated(tmp_path):
+    db = fresh(tmp_path / "t.db")
+    with db.transaction() as session:
+        STATE.apply(session, "child-1", lead(3), "msg-1")
+        loaded = session.get(DirectoryEntry, ("child-1", "lead-professional"))
+        assert STATE.envelope(loaded).payload.episode_version == 3
+        STATE.apply(session, "child-1", lead(4, "P-LEE-02"), "msg-1")
+        again = session.get(DirectoryEntry, ("child-1", "lead-professional"))
+        assert (again.version, again.child_version) == (4, 2)
+        assert STATE.envelope(again).payload.lead_professional.practitioner_id == "P-LEE-02"
+        assert STATE.current(session, "child-1", lead(1).payload).payload.episode_version == 4
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("before", [None, 3])
+def test_what_a_transaction_read_before_another_changed_the_child_is_read_again_under_the_lock(
+    server_database_url, before,
+):
+    _autocommit(server_database_url, "DROP SCHEMA IF EXISTS public CASCADE", "CREATE SCHEMA public")
+    db = fresh_at(server_database_url)
+    try:
+        if before is not None:
+            with db.transaction() as session:
+                STATE.apply(session, "child-1", lead(before), "msg-1")
+        with db.transaction() as first:
+            seen = STATE.current(first, "child-1", lead(1).payload)
+            assert (seen.payload.episode_version if seen else None) == before
+            with db.transaction() as second:
+                STATE.apply(second, "child-1", lead(5), "msg-1")
+            older = STATE.apply(first, "child-1", lead(4, "P-LEE-02"), "msg-1")
+            newer = STATE.apply(first, "child-1", lead(6, "P-LEE-02"), "msg-1")
+        with db.read() as session:
+            held = STATE.entries(session, ["child-1"])
+    finally:
+        db.dispose()
+    changes = 1 if before is None else 2
+    assert (older.applied, older.reason) == (False, "version 4 is not newer than version 5 already recorded")
+    assert older.child_version == changes
+    assert (newer.applied, newer.child_version) == (True, changes + 1)
+    assert [(entry.version, entry.child_version) for entry in held] == [(6, changes + 1)]
