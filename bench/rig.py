@@ -118,12 +118,14 @@ def _children(pid: int) -> list[int]:
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then after 30 s SIGKILL to its whole session (started as a session of its own),
+    so API processes that did not stop are not left running after their supervisor."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
