@@ -1,8 +1,10 @@
 """Processing an accepted message: route it, decide each disclosure, render, and plan deliveries.
 
-One transaction per message: the decisions, the deliveries, their outbox rows, the audit entries
-and the inbox status commit together, so a crash leaves either nothing done (the message is
-processed again) or everything done (a repeat is recognised and skipped).
+A message's decisions, deliveries, their outbox rows, its audit entries and its inbox status
+commit together, so a crash leaves either nothing done (the message is processed again) or
+everything done (a repeat is recognised and skipped). Messages waiting together, each about a
+different child, share that transaction (``process_batch``); if any of them fails there, none
+of the batch is kept and each is processed in a transaction of its own.
 
 Each attempt is counted, in a transaction of its own, before it starts: a message that keeps
 killing the worker or failing against the store (a poison message) is set aside after
@@ -55,7 +57,20 @@ _START = (
     .values(attempts=INBOX.c.attempts + 1, lease_until=bindparam("lease"))
     .returning(INBOX.c.source_system, INBOX.c.message_type, INBOX.c.key_id, INBOX.c.envelope_sealed)
 )
+_START_FRESH = (  # the first attempt of messages never tried
+    update(INBOX)
+    .where(INBOX.c.message_id.in_(bindparam("ids", expanding=True)), INBOX.c.status == "accepted",
+           INBOX.c.attempts == 0)
+    .values(attempts=INBOX.c.attempts + 1, lease_until=bindparam("lease"))
+    .returning(INBOX.c.message_id, INBOX.c.source_system, INBOX.c.message_type, INBOX.c.key_id,
+               INBOX.c.envelope_sealed)
+)
 _LOCK = select(INBOX.c.status).where(INBOX.c.message_id == bindparam("id")).with_for_update()
+_LOCK_MANY = (  # in one order, so two workers locking overlapping batches cannot deadlock
+    select(INBOX.c.message_id, INBOX.c.status)
+    .where(INBOX.c.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(INBOX.c.message_id).with_for_update()
+)
 _FINISHED = (
     update(INBOX).where(INBOX.c.message_id == bindparam("id"))
     .values(status=bindparam("to"), hold_reason=bindparam("held"), processed_at=bindparam("at"))
@@ -99,6 +114,59 @@ class Processor:
         started = self._begin(message_id)
         if isinstance(started, str):
             return started
+        return self._carry_out(started)
+
+    def process_batch(self, message_ids: list[str]) -> dict[str, str]:
+        """Process several inbox messages, in one transaction where they can share it; returns
+        each one's status, as ``process`` would. Safe to call again for any of them.
+
+        A message tried before (whose attempt did not finish: it may be what stopped the
+        worker) is processed alone first, its attempt counted just before, as if it had come
+        alone: a message that kills the worker costs the others of its batch one attempt at
+        most. The attempts of the rest are then counted in one statement, and those about
+        different children processed together: one transaction, one turn of the audit chain, a
+        statement per table for their decisions, deliveries and outbox rows. One about a child
+        already in the batch, or about no child, is processed alone after it, in the order
+        received. If anything fails while the batch is processed together, none of it is kept
+        and each message is processed alone, where a failure is its own.
+        """
+        message_ids = list(dict.fromkeys(message_ids))
+        if len(message_ids) == 1:
+            return {message_ids[0]: self.process(message_ids[0])}
+        statuses: dict[str, str] = {}
+        fresh = self._begin_fresh(message_ids)
+        for message_id in message_ids:
+            if message_id not in fresh:  # tried before, finished or unknown: as if alone
+                statuses[message_id] = self.process(message_id)
+        rows = [fresh[message_id] for message_id in message_ids if message_id in fresh]
+        together: list[tuple[Started, Envelope]] = []
+        alone: list[Started] = []
+        children: set[str] = set()
+        for row in rows:
+            envelope = open_envelope(self.keyring, row)
+            subjects = set(self.sharing.subjects_of(envelope))
+            if subjects and not subjects & children:
+                children |= subjects
+                together.append((row, envelope))
+            else:
+                alone.append(row)
+        if len(together) == 1:
+            alone = rows  # nothing to share a transaction with
+        elif together:
+            try:
+                statuses.update(self._process_together(together))
+            except Exception as error:
+                log.warning("a batch of %d messages could not be processed together (%s); each is "
+                            "processed alone", len(together), type(error).__name__)
+                alone = rows  # in the order received
+        for row in alone:
+            statuses[row.message_id] = self._carry_out(row)
+        return statuses
+
+    def _carry_out(self, started: Started) -> str:
+        """Process a message whose attempt is counted; a failure other than the store's marks
+        it failed."""
+        message_id = started.message_id
         try:
             return self._process(started)
         except DBAPIError:
@@ -128,6 +196,15 @@ class Processor:
         if row is None:
             return self._begin_otherwise(message_id)
         return Started(message_id, row.source_system, row.message_type, row.key_id, row.envelope_sealed)
+
+    def _begin_fresh(self, message_ids: list[str]) -> dict[str, Started]:
+        """Count, in one statement, the first attempt of those of these messages that are
+        accepted and were never tried."""
+        lease = utcnow() + timedelta(seconds=self.settings.processing_lease)
+        with self.database.engine.begin() as connection:
+            return {row.message_id: Started(row.message_id, row.source_system, row.message_type,
+                                            row.key_id, row.envelope_sealed)
+                    for row in connection.execute(_START_FRESH, {"ids": message_ids, "lease": lease})}
 
     def _begin_otherwise(self, message_id: str) -> Started | str:
         with self.database.transaction() as session:
@@ -163,28 +240,61 @@ class Processor:
                 return "unknown"
             if status != "accepted":
                 return status
-            envelope = open_envelope(self.keyring, row)
-            self.sharing.observe(session, envelope)
-            flow = FLOWS.get(envelope.message_type)
-            entries: list[OutboxEntry] = []
-            if flow is None:
-                status = "unrouted"
-                record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
-                connection.execute(_UNROUTED, {"id": message_id, "at": utcnow()})
-            else:
-                ctx = FlowContext(session, envelope, message_id, self.identity, self.settings,
-                                  self.sharing.preview)
-                entries = self.plan(session, message_id, list(flow(ctx)))
-                status = "held" if ctx.held else "processed"
-                if ctx.held:
-                    record(session, "message.held", "hub", message_id, reason=ctx.held)
-                connection.execute(_FINISHED, {"id": message_id, "to": status, "held": ctx.held,
-                                               "at": utcnow()})
+            status, entries = self._work(session, row, open_envelope(self.keyring, row))
         self.relay.flush(entries)
-        metrics.PROCESSED.labels(row.message_type, row.source_system, status).inc()
-        metrics.PROCESSING_SECONDS.labels(row.message_type, row.source_system).observe(
-            time.perf_counter() - started)
+        self._count(row, status, time.perf_counter() - started)
         return status
+
+    def _process_together(self, batch: list[tuple[Started, Envelope]]) -> dict[str, str]:
+        """Messages about different children processed in one transaction (``process_batch``)."""
+        started = time.perf_counter()
+        statuses: dict[str, str] = {}
+        entries: list[OutboxEntry] = []
+        with self.database.transaction() as session:
+            connection = session.connection()
+            found = dict(connection.execute(_LOCK_MANY, {"ids": [row.message_id for row, _ in batch]}).all())
+            for row, envelope in batch:
+                status = found.get(row.message_id)
+                if status is None:
+                    log.warning("inbound notice for unknown message %s ignored", row.message_id)
+                    status = "unknown"
+                elif status == "accepted":
+                    status, planned = self._work(session, row, envelope)
+                    entries += planned
+                statuses[row.message_id] = status
+        self.relay.flush(entries)
+        each = (time.perf_counter() - started) / len(batch)  # the batch's time, shared
+        for row, _ in batch:
+            self._count(row, statuses[row.message_id], each)
+        return statuses
+
+    def _work(self, session: Session, row: Started, envelope: Envelope) -> tuple[str, list[OutboxEntry]]:
+        """Route a locked, accepted message, run its flow and plan its deliveries; its status
+        and outbox rows. Written in the caller's transaction."""
+        message_id = row.message_id
+        connection = session.connection()
+        self.sharing.observe(session, envelope)
+        flow = FLOWS.get(envelope.message_type)
+        entries: list[OutboxEntry] = []
+        if flow is None:
+            status = "unrouted"
+            record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
+            connection.execute(_UNROUTED, {"id": message_id, "at": utcnow()})
+        else:
+            ctx = FlowContext(session, envelope, message_id, self.identity, self.settings,
+                              self.sharing.preview)
+            entries = self.plan(session, message_id, list(flow(ctx)))
+            status = "held" if ctx.held else "processed"
+            if ctx.held:
+                record(session, "message.held", "hub", message_id, reason=ctx.held)
+            connection.execute(_FINISHED, {"id": message_id, "to": status, "held": ctx.held,
+                                           "at": utcnow()})
+        return status, entries
+
+    @staticmethod
+    def _count(row: Started, status: str, seconds: float) -> None:
+        metrics.PROCESSED.labels(row.message_type, row.source_system, status).inc()
+        metrics.PROCESSING_SECONDS.labels(row.message_type, row.source_system).observe(seconds)
 
     def plan(self, session: Session, message_id: str, outgoing: list[Outgoing]) -> list[OutboxEntry]:
         """Decide, render and plan the delivery of each of a flow's outgoing messages.

@@ -2,10 +2,11 @@
 and takes over work whose notice was lost or whose worker died.
 
 Each queue gets its own thread and broker connection, so a slow or failing destination only
-holds up its own queue; a destination's deliveries are taken a batch at a time, as many as are
-waiting up to ``DELIVERY_BATCH``. New receiving systems are picked up while running. ``stop``
-(on SIGTERM) lets every thread finish the message in hand (acknowledged only once committed); a delivery
-waiting between attempts is let go instead, its lease ended and its notice put back on the queue.
+holds up its own queue. Inbound messages and a destination's deliveries are taken a batch at a
+time, as many as are waiting up to ``INBOUND_BATCH`` and ``DELIVERY_BATCH``. New receiving
+systems are picked up while running. ``stop`` (on SIGTERM) lets every thread finish the batch in
+hand (acknowledged only once committed); a delivery waiting between attempts is let go instead,
+its lease ended and its notice put back on the queue.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_r
 from hub.bootstrap import Hub
 from hub.registry import all_systems
 from hub.takeover import Takeover
-from queues.consumer import BatchConsumer, QueueConsumer
+from queues.consumer import BatchConsumer
 
 log = logging.getLogger(__name__)
 
 DESTINATION_REFRESH_SECONDS = 5.0
 DELIVERY_BATCH = 32  # deliveries to one destination taken at a time (``Courier.deliver_batch``)
+INBOUND_BATCH = 16  # inbound messages taken at a time (``Processor.process_batch``)
 STARTUP_PATIENCE_SECONDS = 300.0
 T = TypeVar("T")
 
@@ -53,13 +55,13 @@ class Worker:
     def __init__(self, hub: Hub):
         self.hub = hub
         self._stop = threading.Event()
-        self._consumers: dict[str, QueueConsumer] = {}
+        self._consumers: dict[str, BatchConsumer] = {}
         self._threads: list[threading.Thread] = []
         self.takeover = Takeover(hub.database, hub.relay, hub.settings.processing_lease)
 
     def start(self) -> None:
         when_ready("the broker", lambda: self.hub.broker.declare(["inbound", "deadletter"]))
-        self._start_consumer("inbound", self.hub.broker.topology.inbound(), self._on_inbound)
+        self._start_consumer("inbound", self.hub.broker.topology.inbound(), self._on_inbound, INBOUND_BATCH)
         self._spawn("outbox-relay", self._relay_loop)
         self._spawn("destinations", self._destination_loop)
 
@@ -78,13 +80,13 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout)
 
-    def _on_inbound(self, body: dict) -> None:
-        self.hub.processor.process(body["message_id"])
+    def _on_inbound(self, bodies: list[dict]) -> None:
+        self.hub.processor.process_batch([body["message_id"] for body in bodies])
 
-    def _start_consumer(self, name: str, queue, handler: Callable[[dict], None]) -> None:  # type: ignore[no-untyped-def]
-        self._track(name, QueueConsumer(self.hub.broker.connect(), queue, handler))
-
-    def _track(self, name: str, consumer: QueueConsumer) -> None:
+    def _start_consumer(  # type: ignore[no-untyped-def]
+        self, name: str, queue, handler: Callable[[list[dict]], None], batch: int,
+    ) -> None:
+        consumer = BatchConsumer(self.hub.broker.connect(), queue, handler, batch)
         self._consumers[name] = consumer
         if self._stop.is_set():  # a stop asked for while this consumer was being made
             consumer.stop()
@@ -96,8 +98,8 @@ class Worker:
         def deliver(bodies: list[dict]) -> None:
             self.hub.courier.deliver_batch([body["delivery_id"] for body in bodies], client, self._stop)
 
-        name, queue = f"deliver.{system_id}", self.hub.broker.topology.delivery(system_id)
-        self._track(name, BatchConsumer(self.hub.broker.connect(), queue, deliver, DELIVERY_BATCH))
+        self._start_consumer(f"deliver.{system_id}", self.hub.broker.topology.delivery(system_id),
+                             deliver, DELIVERY_BATCH)
 
     def _destination_loop(self) -> None:
         while not self._stop.is_set():

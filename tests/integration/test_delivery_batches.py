@@ -7,95 +7,30 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 
 import httpx
 import pytest
 from kombu import Exchange, Producer, Queue
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from hub.audit import verify_chain
-from hub.bootstrap import Hub, bootstrap
 from hub.courier import Released
-from hub.registry import register
-from hub.store.tables import AuditEntry, ConnectedSystem, DeadLetter, Delivery, DeliveryAttempt
+from hub.store.tables import AuditEntry, DeadLetter, Delivery, DeliveryAttempt
 from queues.consumer import BatchConsumer
-from simulators.caf_system import ChildSpec, involvement_changed
-from simulators.directory import DirectorySimulator
-from simulators.hannah import LEE
-from simulators.server import ServerThread
-from tests.conftest import delete_queues, make_settings
-
-NHS = ("9434765919", "9434765870", "9434765889", "9434765900", "9434765862", "9434765897",
-       "9434765854", "9434765846", "9434765838", "9434765811", "9434765803", "9434765781")
-
-
-@dataclass
-class QuietHub:
-    """A hub with no worker running: the test plans deliveries and hands them to the courier."""
-
-    hub: Hub
-    directory: DirectorySimulator
-
-
-@pytest.fixture
-def quiet_hub(tmp_path: Path, backend: str, backend_database_url: str | None) -> Iterator[QuietHub]:
-    directory = DirectorySimulator()
-    server = ServerThread(directory.app).start()
-    hub = bootstrap(make_settings(tmp_path, backend, backend_database_url), migrate=True)
-    with hub.database.transaction() as session:
-        register(session, "caf-national", "National eCAF", "caf_system")
-        register(session, "directory", "Directory", "directory", server.url)
-    try:
-        yield QuietHub(hub, directory)
-    finally:
-        server.stop()
-        delete_queues(hub, ["directory"])
-        hub.close()
+from tests.integration.quiet import QuietHub, accepted_updates, statements_of
 
 
 def planned(quiet: QuietHub, count: int, first: int = 0) -> list[str]:
     """``count`` involvement updates, each about a child of its own, accepted and processed:
     one pending delivery to the directory each (``first`` picks the children's NHS numbers)."""
     hub = quiet.hub
-    run = uuid.uuid4().hex[:6]
-    with hub.database.read() as session:
-        caf = session.get(ConnectedSystem, "caf-national")
-        session.expunge(caf)
-    for index in range(count):
-        child = ChildSpec(caf_child_id=f"CAF-B-{run}-{index}", given="Sam", family=f"Batch{index}",
-                          date_of_birth=f"2014-03-0{index % 9 + 1}", gender="1",
-                          nhs_number=NHS[first + index], directory_id=f"DIR-B-{run}-{index}")
-        body = involvement_changed(child, "Northfield Youth Service", 1, practitioner=LEE,
-                                   start=date.today().isoformat())
-        accepted = hub.intake.accept(caf, body, "application/xml")
-        assert hub.processor.process(accepted.message_id) == "processed"
+    for message_id in accepted_updates(quiet, count, first):
+        assert hub.processor.process(message_id) == "processed"
     with hub.database.read() as session:
         ids = session.execute(select(Delivery.delivery_id).where(Delivery.status == "pending")
                               .order_by(Delivery.created_at, Delivery.delivery_id)).scalars().all()
     assert len(ids) == count
     return list(ids)
-
-
-def statements_of(hub: Hub, work) -> int:  # type: ignore[no-untyped-def]
-    """The SQL statements ``work`` runs (in this thread: not the outbox relay's, say)."""
-    seen = []
-    here = threading.get_ident()
-
-    def count(*_args) -> None:  # type: ignore[no-untyped-def]
-        if threading.get_ident() == here:
-            seen.append(1)
-
-    event.listen(hub.database.engine, "before_cursor_execute", count)
-    try:
-        work()
-    finally:
-        event.remove(hub.database.engine, "before_cursor_execute", count)
-    return len(seen)
 
 
 def test_a_batch_is_sent_once_each_and_audited_as_disclosures(quiet_hub):
