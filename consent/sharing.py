@@ -29,6 +29,7 @@ from hub.store.tables import ConnectedSystem, Decision, DecisionContext, Deliver
 
 PLANNING = "planning"
 DELIVERY = "delivery"
+PLANNED = "consent.sharing.planned"  # planned envelopes a transaction opened (``preload``)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class Sharing:
             reason = "no stored permit decision for this delivery"
             decision = deny(reason, [Check("stored-permit", False, reason)])
             return Recheck(decision, None, (), delivery)
-        envelope = self._planned_envelope(context)
+        envelope = session.info.get(PLANNED, {}).get(context.decision_id) or self._planned_envelope(context)
         system = session.get(ConnectedSystem, delivery.destination)
         recipients = tuple(Recipient(r["practitioner_id"], r.get("role")) for r in context.recipients)
         destination = destination_of(system, recipients)
@@ -129,21 +130,27 @@ class Sharing:
         )
         return Recheck(decision, destination, subjects, delivery, confirms)
 
-    @staticmethod
-    def preload(session: Session, deliveries: Iterable[Delivery]) -> list[Any]:
-        """Read what ``recheck`` reads for these deliveries (their planning decisions, those
-        decisions' contexts, their destinations) in one statement per table, so that a batch of
-        re-checks finds them in the session instead of reading them one by one. The caller
-        keeps what is returned while it re-checks: the session holds only weak references."""
+    def preload(self, session: Session, deliveries: Iterable[Delivery]) -> list[Any]:
+        """Read what ``recheck`` reads for these deliveries in a statement per table (their
+        planning decisions, those decisions' contexts, their destinations, their children's
+        register states), and open their planned envelopes once, so that a batch of re-checks
+        finds it all in the transaction instead of reading it one by one. The caller keeps
+        what is returned while it re-checks: the session holds only weak references."""
         deliveries = list(deliveries)
         decision_ids = [delivery.decision_id for delivery in deliveries]
         if not decision_ids:
             return []
         destinations = {delivery.destination for delivery in deliveries}
+        contexts = session.execute(select(DecisionContext)
+                                   .where(DecisionContext.decision_id.in_(decision_ids))).scalars().all()
+        opened: dict[str, Envelope] = session.info.setdefault(PLANNED, {})
+        for context in contexts:
+            if context.envelope_sealed is not None and context.key_id is not None:
+                opened[context.decision_id] = self._planned_envelope(context)
+        self.register.read_states(session, (self.subjects_of(envelope) for envelope in opened.values()))
         return [
             *session.execute(select(Decision).where(Decision.decision_id.in_(decision_ids))).scalars(),
-            *session.execute(select(DecisionContext)
-                             .where(DecisionContext.decision_id.in_(decision_ids))).scalars(),
+            *contexts,
             *session.execute(select(ConnectedSystem)
                              .where(ConnectedSystem.system_id.in_(destinations))).scalars(),
         ]

@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from consent.register import ConsentRegister, ConsentRequest, GatewayRequest, RegisterError
 from consent.subjects import SubjectKeys
@@ -233,3 +233,34 @@ def test_the_state_read_in_a_transaction_includes_its_own_consents_not_yet_writt
     with db.transaction() as session, session.no_autoflush:
         register.record_consent(session, request(register), "caf-national")
         assert len(register.state_for(session, hannahs(register)).consents) == 1
+
+
+def test_the_states_of_several_children_read_at_once_are_those_read_one_by_one(db, register):
+    other = register.subjects.keys_for(ChildIdentifiers(nhs_number="4010232137", caf_child_id="CAF-C-0099"))
+    nobody = register.subjects.keys_for(ChildIdentifiers(nhs_number="9434765870"))
+    with db.transaction() as session:
+        register.record_consent(session, request(register), "caf-national")
+        referral = request(register, subjects=other, purpose=ConsentPurpose.REFERRAL_TO_SOCIAL_CARE)
+        register.record_consent(session, referral, "caf-national")
+        register.record_gateway(session, gateway_request(register), "case-system")
+    children = [hannahs(register), other, nobody, hannahs(register)[:1]]
+    with db.read() as session:
+        one_by_one = [register.state_for(session, keys) for keys in children]
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with db.read() as session:
+        register.read_states(session, children)
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            at_once = [register.state_for(session, keys) for keys in children]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert statements == []  # every state came from the one read
+    for single, batched in zip(one_by_one, at_once, strict=True):
+        assert sorted(single.consents, key=str) == sorted(batched.consents, key=str)
+        assert sorted(single.gateways, key=str) == sorted(batched.gateways, key=str)
+    assert len(at_once[0].consents) == 1 and len(at_once[0].gateways) == 1  # one record, two keys
+    assert len(at_once[1].consents) == 1 and at_once[2].consents == () and at_once[2].gateways == ()
