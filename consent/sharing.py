@@ -24,9 +24,12 @@ from hub.audit import record
 from hub.canonical import Envelope, new_id, utcnow
 from hub.canonical.people import Practitioner
 from hub.crypto import KeyRing
+from hub.planned import plan_row
 from hub.sealing import open_model, seal_model
 from hub.store.tables import ConnectedSystem, Decision, DecisionContext, Delivery
 
+DECISIONS = Decision.__table__
+CONTEXTS = DecisionContext.__table__
 PLANNING = "planning"
 DELIVERY = "delivery"
 PLANNED = "consent.sharing.planned"  # planned envelopes a transaction opened (``preload``)
@@ -190,37 +193,50 @@ class Sharing:
         subjects: tuple[str, ...], stage: str, envelope: Envelope,
     ) -> str:
         decision_id = new_id()
-        self._decision_row(session, decision_id, message_id, destination.system_id, decision)
-        self._context(session, decision_id, stage, destination, decision, envelope)
+        # nothing in the planning transaction reads them back: written at its commit, with the
+        # transaction's other decisions, a statement per table (``hub.planned``)
+        self._decision_row(session, decision_id, message_id, destination.system_id, decision, planned=True)
+        self._context(session, decision_id, stage, destination, decision, envelope, planned=True)
         self._audit(session, message_id, destination.system_id, decision_id, decision, subjects, stage, None)
         return decision_id
 
     def _context(
         self, session: Session, decision_id: str, stage: str, destination: Destination,
-        decision: SharingDecision, envelope: Envelope | None,
+        decision: SharingDecision, envelope: Envelope | None, planned: bool = False,
     ) -> None:
+        """The decision's context: added to the session, or ``planned`` (``hub.planned``)."""
         sealed = None
         if envelope is not None and decision.permitted:
             sealed = seal_model(self.keyring, envelope, f"decision:{decision_id}")
-        session.add(DecisionContext(
+        values = dict(
             decision_id=decision_id, stage=stage, purpose=decision.purpose or "",
             rule=decision.rule, basis_kind=decision.basis_kind, basis_refs=list(decision.basis_refs),
             categories=list(decision.categories), checks=[c.as_dict() for c in decision.checks],
             recipients=[{"practitioner_id": r.practitioner_id, "role": r.role}
                         for r in destination.recipients],
             key_id=sealed.key_id if sealed else None, envelope_sealed=sealed.blob if sealed else None,
-        ))
+        )
+        if planned:
+            plan_row(session, CONTEXTS, values)
+        else:
+            session.add(DecisionContext(**values))
 
     @staticmethod
     def _decision_row(
         session: Session, decision_id: str, message_id: str, destination: str, decision: SharingDecision,
+        planned: bool = False,
     ) -> None:
-        session.add(Decision(
+        """The decision: added to the session, or ``planned`` (``hub.planned``)."""
+        values = dict(
             decision_id=decision_id, message_id=message_id, destination=destination,
             outcome="permit" if decision.permitted else "deny", legal_basis=decision.legal_basis,
             reason=decision.reason, fields_shared=decision.shared, fields_withheld=decision.withheld,
             decided_at=utcnow(),
-        ))
+        )
+        if planned:
+            plan_row(session, DECISIONS, values)
+        else:
+            session.add(Decision(**values))
 
     @staticmethod
     def _audit(

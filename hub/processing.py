@@ -32,6 +32,7 @@ from hub.canonical import Envelope, new_id, utcnow
 from hub.crypto import KeyRing
 from hub.flows import FLOWS, FlowContext, Outgoing
 from hub.identity import IdentityResolver
+from hub.planned import Notice, plan_row
 from hub.sealing import open_json, seal_json
 from hub.settings import Settings
 from hub.store.database import Database
@@ -49,6 +50,8 @@ def open_envelope(keyring: KeyRing, row: InboxMessage | Started) -> Envelope:
 
 
 INBOX = InboxMessage.__table__
+DELIVERIES = Delivery.__table__
+DEAD_LETTERS = DeadLetter.__table__
 # an accepted message's attempt counted, if it has attempts left: its sealed envelope back
 _START = (
     update(INBOX)
@@ -296,14 +299,15 @@ class Processor:
         metrics.PROCESSED.labels(row.message_type, row.source_system, status).inc()
         metrics.PROCESSING_SECONDS.labels(row.message_type, row.source_system).observe(seconds)
 
-    def plan(self, session: Session, message_id: str, outgoing: list[Outgoing]) -> list[OutboxEntry]:
+    def plan(self, session: Session, message_id: str, outgoing: list[Outgoing]) -> list[Notice]:
         """Decide, render and plan the delivery of each of a flow's outgoing messages.
 
         The flow's own writes go to the store first; the decisions, their contexts, the
-        deliveries and their outbox rows are then only added, and written together at commit,
-        a statement per table rather than a round of statements per destination."""
+        deliveries and their outbox rows are then only planned (``hub.planned``): nothing in the
+        transaction reads them back, and they are written as it commits, with those of the
+        other messages sharing it, a statement per table."""
         session.flush()
-        entries: list[OutboxEntry] = []
+        entries: list[Notice] = []
         with session.no_autoflush:
             for each in outgoing:
                 entry = self.plan_one(session, message_id, each)
@@ -311,7 +315,7 @@ class Processor:
                     entries.append(entry)
         return entries
 
-    def plan_one(self, session: Session, message_id: str, outgoing: Outgoing) -> OutboxEntry | None:
+    def plan_one(self, session: Session, message_id: str, outgoing: Outgoing) -> Notice | None:
         """Decide one disclosure; if permitted, render it and add its delivery and outbox row."""
         system = outgoing.destination
         stored = self.sharing.decide(session, message_id, system, outgoing.envelope, outgoing.recipients)
@@ -336,7 +340,7 @@ class Processor:
             "provenance": [field.to_dict() for field in rendered.fields],
             "skipped": [asdict(skipped) for skipped in rendered.skipped],
         }, f"delivery:{delivery_id}")
-        session.add(Delivery(
+        plan_row(session, DELIVERIES, dict(
             delivery_id=delivery_id, message_id=message_id, decision_id=decision_id,
             destination=system.system_id, message_type=outgoing.envelope.message_type,
             status="pending", attempts=0, created_at=utcnow(), key_id=sealed.key_id,
@@ -347,7 +351,7 @@ class Processor:
     def _unrenderable(
         self, session: Session, message_id: str, decision_id: str, destination: str,
         message_type: str, delivery_id: str, error: Exception,
-    ) -> OutboxEntry:
+    ) -> Notice:
         """A message the destination's mapping cannot render goes to the dead letter channel
         at once, naming the rule (not the value, which may be personal data); the other
         destinations of the same message go ahead."""
@@ -356,14 +360,14 @@ class Processor:
         else:
             reason = f"could not render: {error}"
         sealed = seal_json(self.keyring, {"error": reason}, f"delivery:{delivery_id}")
-        session.add(Delivery(
+        plan_row(session, DELIVERIES, dict(
             delivery_id=delivery_id, message_id=message_id, decision_id=decision_id,
             destination=destination, message_type=message_type, status="dead", attempts=0,
             last_error=reason, created_at=utcnow(), completed_at=utcnow(),
             key_id=sealed.key_id, payload_sealed=sealed.blob,
         ))
         dead_letter_id = new_id()
-        session.add(DeadLetter(
+        plan_row(session, DEAD_LETTERS, dict(
             dead_letter_id=dead_letter_id, delivery_id=delivery_id, message_id=message_id,
             destination=destination, reason=reason, attempts=0, dead_at=utcnow(),
         ))

@@ -1,6 +1,8 @@
 """The transactional outbox: publishes are written with the state they announce, then relayed.
 
-``enqueue`` adds an outbox row inside the caller's transaction. After commit, ``flush`` publishes
+``enqueue`` adds an outbox row inside the caller's transaction: written as it commits, with the
+transaction's other outbox rows, in one statement that hands back their ids (``hub.planned``), so
+nothing in the transaction may query the row before then. After commit, ``flush`` publishes
 those rows at once; whatever could not be published (broker down, process killed) is picked up
 by ``OutboxRelay.sweep`` in the worker. Consumers are idempotent, so a publish repeated by the
 relay after a crash between publish and delete does no harm.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.canonical import utcnow
+from hub.planned import Notice, plan_notice
 from hub.store.database import Database
 from hub.store.tables import OutboxEntry
 from queues.publisher import Publisher
@@ -33,10 +37,9 @@ FORGET_SECONDS = 0.2  # the longest a published row waits to be deleted
 FORGET_AT = 200       # published rows that wake the deleting thread at once
 
 
-def enqueue(session: Session, routing_key: str, body: dict[str, Any]) -> OutboxEntry:
-    entry = OutboxEntry(routing_key=routing_key, body=body, created_at=utcnow())
-    session.add(entry)
-    return entry
+def enqueue(session: Session, routing_key: str, body: dict[str, Any]) -> Notice:
+    """An outbox row owed for this transaction; its ``entry_id`` is known once it commits."""
+    return plan_notice(session, routing_key, body)
 
 
 class OutboxRelay:
@@ -50,7 +53,7 @@ class OutboxRelay:
         self._closing = threading.Event()
         self._forgetter: threading.Thread | None = None
 
-    def flush(self, entries: list[OutboxEntry]) -> bool:
+    def flush(self, entries: Sequence[Notice | OutboxEntry]) -> bool:
         """Publish rows just committed by this process; False if some stay for the relay."""
         taken = self.publisher.publish_many([(entry.routing_key, entry.body) for entry in entries])
         self._remember([entry.entry_id for entry in entries[:taken]])
