@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 WORKER_RESTART_SECONDS = 5.0
 WORKER_STOP_SECONDS = 60.0
+# an API process that does not answer the supervisor's ping for this long is taken as hung and
+# replaced (uvicorn's default of 5 s replaces processes still starting on a busy machine)
+API_HEALTHCHECK_SECONDS = 30
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -92,7 +95,8 @@ def serve_processes(settings: Settings, host: str, port: int, count: int, *, wor
     worker = WorkerProcess(verbose) if workers else None
     try:
         uvicorn.run("hub.api.app:api_process_app", factory=True, workers=count, host=host, port=port,
-                    log_level="info" if verbose else "warning", log_config=logging_config(verbose))
+                    log_level="info" if verbose else "warning", log_config=logging_config(verbose),
+                    timeout_worker_healthcheck=API_HEALTHCHECK_SECONDS)
     finally:
         if worker:
             worker.stop()

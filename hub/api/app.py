@@ -69,6 +69,7 @@ def api_process_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info("API process %d serving", os.getpid())
         try:
             yield
         finally:

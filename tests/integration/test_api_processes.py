@@ -119,7 +119,7 @@ def served(tmp_path: Path, backend: str, backend_database_url: str | None):  # t
         register(session, "directory", "Directory", "directory", directory_server.url)
     started: list[subprocess.Popen] = []
 
-    def start(arguments: list[str], **env: str) -> tuple[subprocess.Popen, str, Path]:
+    def start(arguments: list[str], processes: int, **env: str) -> tuple[subprocess.Popen, str, Path]:
         port = free_port()
         log = tmp_path / f"serve-{len(started)}.log"
         process = subprocess.Popen(  # noqa: S603
@@ -137,6 +137,9 @@ def served(tmp_path: Path, backend: str, backend_database_url: str | None):  # t
                 return False
 
         eventually(live, STARTUP_SECONDS, "hub serve to answer")
+        eventually(lambda: len(re.findall(r"API process \d+ serving", log.read_text())) == processes,
+                   STARTUP_SECONDS,
+                   "every API process to serve")
         return process, url, log
 
     try:
@@ -155,7 +158,7 @@ def test_serve_runs_the_api_in_several_processes_and_the_workers_beside_them(ser
     start, token = served
     own_tmp = tmp_path / "tmp"
     own_tmp.mkdir()
-    serve, url, log = start([], HUB_API_PROCESSES="2", TMPDIR=str(own_tmp))
+    serve, url, log = start(["--no-migrate"], 2, HUB_API_PROCESSES="2", TMPDIR=str(own_tmp))
 
     spawned = [command_line(pid) for pid in children(serve.pid)]
     assert sum("multiprocessing.spawn" in line for line in spawned) == 2, spawned
@@ -205,7 +208,7 @@ def test_serve_with_processes_and_no_workers_runs_only_the_api(served, tmp_path)
     shared = tmp_path / "metrics"
     shared.mkdir()
     (shared / "counter_1.db").write_bytes(b"left by an earlier run")
-    serve, url, log = start(["--processes", "3", "--no-workers", "--no-migrate"],
+    serve, url, log = start(["--processes", "3", "--no-workers", "--no-migrate"], 3,
                             PROMETHEUS_MULTIPROC_DIR=str(shared))
 
     spawned = [command_line(pid) for pid in children(serve.pid)]
