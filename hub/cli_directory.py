@@ -27,9 +27,10 @@ from hub.canonical.people import Child, ChildIdentifiers, PersonName
 from hub.courier import FINISHED
 from hub.directory_state import DirectoryEntry, DirectoryState
 from hub.flows import Outgoing
+from hub.planned import Notice
 from hub.registry import all_systems
 from hub.settings import Settings
-from hub.store.tables import ChildLink, ConnectedSystem, Delivery, OutboxEntry
+from hub.store.tables import ChildLink, ConnectedSystem, Delivery
 
 app = typer.Typer(help="The directories: what they should show, from the hub's own records.",
                   no_args_is_help=True)
@@ -72,7 +73,7 @@ def resync(hub: Hub, child_ids: list[str] | None = None, actor: str = "operator"
     result.children = len(children)
     task = progress.add_task("children", total=len(children)) if progress else None
     for child_id in children:
-        entries: list[OutboxEntry] = []
+        entries: list[Notice] = []
         with hub.database.transaction() as session:
             directories = [s for s in all_systems(session) if s.kind == "directory"]
             for entry in state.entries(session, [child_id]):

@@ -25,8 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.audit import record
+from hub.planned import Notice
 from hub.store.database import Database
-from hub.store.tables import InboxMessage, OutboxEntry
+from hub.store.tables import InboxMessage
 from queues.outbox import OutboxRelay, enqueue
 from queues.topology import INBOUND
 
@@ -108,7 +109,7 @@ class GroupCommit:
         for arrival in group:
             arrival.result, arrival.done = Accepted(arrival.message_id, duplicate=False), True
 
-    def _insert(self, group: list[Arrival]) -> list[OutboxEntry]:
+    def _insert(self, group: list[Arrival]) -> list[Notice]:
         with self.database.transaction() as session:
             session.add_all([InboxMessage(**arrival.row) for arrival in group])
             entries = [enqueue(session, INBOUND, {"message_id": arrival.message_id}) for arrival in group]

@@ -36,7 +36,7 @@ from hub.planned import Notice, plan_row
 from hub.sealing import open_json, seal_json
 from hub.settings import Settings
 from hub.store.database import Database
-from hub.store.tables import DeadLetter, Delivery, InboxMessage, OutboxEntry
+from hub.store.tables import DeadLetter, Delivery, InboxMessage
 from mappings.engine import MappingError
 from queues.outbox import OutboxRelay, enqueue
 from queues.topology import DEAD_LETTER, delivery_key
@@ -252,7 +252,7 @@ class Processor:
         """Messages about different children processed in one transaction (``process_batch``)."""
         started = time.perf_counter()
         statuses: dict[str, str] = {}
-        entries: list[OutboxEntry] = []
+        entries: list[Notice] = []
         with self.database.transaction() as session:
             connection = session.connection()
             found = dict(connection.execute(_LOCK_MANY, {"ids": [row.message_id for row, _ in batch]}).all())
@@ -271,14 +271,14 @@ class Processor:
             self._count(row, statuses[row.message_id], each)
         return statuses
 
-    def _work(self, session: Session, row: Started, envelope: Envelope) -> tuple[str, list[OutboxEntry]]:
+    def _work(self, session: Session, row: Started, envelope: Envelope) -> tuple[str, list[Notice]]:
         """Route a locked, accepted message, run its flow and plan its deliveries; its status
         and outbox rows. Written in the caller's transaction."""
         message_id = row.message_id
         connection = session.connection()
         self.sharing.observe(session, envelope)
         flow = FLOWS.get(envelope.message_type)
-        entries: list[OutboxEntry] = []
+        entries: list[Notice] = []
         if flow is None:
             status = "unrouted"
             record(session, "message.unrouted", "hub", message_id, message_type=row.message_type)
