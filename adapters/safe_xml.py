@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import cache
 from pathlib import Path
 
 from lxml import etree
@@ -59,9 +58,18 @@ def parse(body: bytes) -> etree._Element:
     return root
 
 
-@cache
+_schemas = threading.local()
+
+
 def load_schema(path: Path) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(path), parser=_parser()))
+    """The XSD at ``path``, loaded once per thread (a millisecond or two each): libxml2's
+    validators are not safe to share between threads that validate at the same time, and a
+    schema's error log belongs to the last validation it ran."""
+    loaded: dict[Path, etree.XMLSchema] = _schemas.__dict__.setdefault("loaded", {})
+    schema = loaded.get(path)
+    if schema is None:
+        schema = loaded[path] = etree.XMLSchema(etree.parse(str(path), parser=_parser()))
+    return schema
 
 
 def validate(root: etree._Element, schema_path: Path) -> None:
