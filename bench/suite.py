@@ -62,16 +62,17 @@ class Plan:
     directory_updates: int
     worker_counts: tuple[int, ...]
     scaling_referrals: int
+    history_referrals: int  # more than for scaling: a 10% difference must stand out of the noise
     history_sizes: tuple[int, ...]
     timeout: float = 600.0
     stall: float = 60.0
 
 
 FULL = Plan(quick=False, raw=raw.FULL, clients=8, accept=200, referrals=150, latency_referrals=60,
-            directory_updates=200, worker_counts=(1, 2, 4), scaling_referrals=60,
+            directory_updates=200, worker_counts=(1, 2, 4), scaling_referrals=60, history_referrals=150,
             history_sizes=(10_000, 100_000, 1_000_000))
 QUICK = Plan(quick=True, raw=raw.QUICK, clients=4, accept=12, referrals=6, latency_referrals=3,
-             directory_updates=8, worker_counts=(1, 2), scaling_referrals=3,
+             directory_updates=8, worker_counts=(1, 2), scaling_referrals=3, history_referrals=3,
              history_sizes=(1_000,), stall=20.0)
 
 # wide enough for the table when the output is a file or a CI log
@@ -246,7 +247,7 @@ def run(backend: str, plan: Plan, only: set[str]) -> dict[str, Any]:
     """Every selected benchmark on ``backend``; the raw limits always."""
     wanted: Callable[[str], bool] = lambda name: not only or name in only  # noqa: E731
     capacity = 20 + plan.accept + plan.referrals + plan.latency_referrals + plan.directory_updates \
-        + plan.scaling_referrals * (len(plan.worker_counts) + len(plan.history_sizes))
+        + plan.scaling_referrals * len(plan.worker_counts) + plan.history_referrals * len(plan.history_sizes)
     children = Children(capacity)
     result: dict[str, Any] = {"backend": backend, "quick": plan.quick}
     with process_rig(backend) as rig:
@@ -293,7 +294,7 @@ def run(backend: str, plan: Plan, only: set[str]) -> dict[str, Any]:
                         task = bar.add_task(f"seeding {size:,} past messages", total=size - have)
                         history.seed(rig.hub, size - have, lambda n, t=task: bar.advance(t, n))
                 warm(rig, children, f"h{size}")
-                figures = step_up(rig, children, plan, f"h{size}", plan.scaling_referrals)
+                figures = step_up(rig, children, plan, f"h{size}", plan.history_referrals)
                 figures["stored_messages"] = history.stored_messages(rig.hub)
                 result["history"][str(size)] = figures
                 memory(rig, peaks)
