@@ -1,4 +1,4 @@
-"""Queue consumers that acknowledge a message only after its handler's transaction committed.
+"""The queue consumer: it acknowledges messages only after its handler's transaction committed.
 
 If the handler raises (the database is away, say, or the worker is stopping and let the work go),
 the message is put back and retried after a pause rather than acknowledged: the broker keeps it
@@ -6,7 +6,7 @@ until the work is really done. A consumer killed before its ack leaves the messa
 broker (RabbitMQ redelivers it; for the embedded transport the store's takeover sweep announces
 the work again).
 
-``BatchConsumer`` hands its handler every message already waiting, up to ``batch`` of them,
+It hands its handler every message already waiting, up to ``batch`` of them,
 so that the handler can do their work in a few statements and transactions instead of a round
 of each per message. It waits for more only ``gather`` seconds after the last one arrived: a
 lone message is not held back for a batch that is not coming. The batch is acknowledged
@@ -26,69 +26,36 @@ from kombu.mixins import ConsumerMixin
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
 BatchHandler = Callable[[list[dict[str, Any]]], Any]
 GATHER_SECONDS = 0.002
 
 
-class QueueConsumer(ConsumerMixin):
-    def __init__(
-        self, connection: Connection, queue: Queue, handler: Handler, prefetch: int = 8,
-        requeue_pause: float = 1.0,
-    ):
-        self.connection = connection
-        self.queue = queue
-        self.handler = handler
-        self.prefetch = prefetch
-        self.requeue_pause = requeue_pause
-
-    def get_consumers(self, consumer_cls, channel):  # type: ignore[no-untyped-def]
-        return [consumer_cls(
-            queues=[self.queue], callbacks=[self.on_message], accept=["json"],
-            prefetch_count=self.prefetch,
-        )]
-
-    def on_message(self, body: dict[str, Any], message: Message) -> None:
-        try:
-            self.handler(body)
-        except Exception as error:
-            self._requeue([message], error)
-            return
-        message.ack()
-
-    def _requeue(self, messages: list[Message], error: Exception) -> None:
-        log.warning(
-            "handler on %s failed (%s); %d message(s) returned to the queue",
-            self.queue.name, type(error).__name__, len(messages),
-        )
-        if not self.should_stop:
-            time.sleep(self.requeue_pause)
-        for message in messages:
-            message.requeue()
-
-    def stop(self) -> None:
-        self.should_stop = True
-
-
-class BatchConsumer(QueueConsumer):
+class BatchConsumer(ConsumerMixin):
     """Hands ``batch_handler`` the messages waiting on the queue, up to ``batch`` at a time."""
 
     def __init__(
         self, connection: Connection, queue: Queue, batch_handler: BatchHandler, batch: int = 32,
         requeue_pause: float = 1.0, gather: float = GATHER_SECONDS,
     ):
-        super().__init__(connection, queue, self._never, prefetch=batch, requeue_pause=requeue_pause)
+        self.connection = connection
+        self.queue = queue
         self.batch_handler = batch_handler
         self.batch = batch
+        self.requeue_pause = requeue_pause
         self.gather = gather
         self._waiting: list[tuple[dict[str, Any], Message]] = []
 
-    @staticmethod
-    def _never(body: dict[str, Any]) -> None:  # pragma: no cover - messages go to _waiting
-        raise AssertionError("a batch consumer hands on batches only")
+    def get_consumers(self, consumer_cls, channel):  # type: ignore[no-untyped-def]
+        return [consumer_cls(
+            queues=[self.queue], callbacks=[self.on_message], accept=["json"],
+            prefetch_count=self.batch,
+        )]
 
     def on_message(self, body: dict[str, Any], message: Message) -> None:
         self._waiting.append((body, message))
+
+    def stop(self) -> None:
+        self.should_stop = True
 
     def consume(self, limit=None, timeout=None, safety_interval=1, **kwargs) -> Iterator[None]:  # type: ignore[no-untyped-def]
         """kombu's loop, except that a message is not handled as it arrives: the waiting ones
@@ -122,3 +89,13 @@ class BatchConsumer(QueueConsumer):
             return
         for _, message in waiting:
             message.ack()
+
+    def _requeue(self, messages: list[Message], error: Exception) -> None:
+        log.warning(
+            "handler on %s failed (%s); %d message(s) returned to the queue",
+            self.queue.name, type(error).__name__, len(messages),
+        )
+        if not self.should_stop:
+            time.sleep(self.requeue_pause)
+        for message in messages:
+            message.requeue()
