@@ -497,16 +497,12 @@ class Courier:
         log.info("delivery %s released unfinished after %d attempts", job.delivery_id, job.made)
 
     def _delivered(self, job: Job) -> str:
-        with self.database.transaction() as session:
-            delivery = self._finish(session, job, job.delivery_id, "delivered", None)
-            metrics.DELIVERY_LATENCY.labels(delivery.destination, delivery.message_type).observe(
-                (delivery.completed_at - aware(delivery.created_at)).total_seconds())
-            self._disclosed(session, job, delivery.message_type, delivery.decision_id, delivery.attempts)
+        self._delivered_batch([job])
         return "delivered"
 
     def _delivered_batch(self, jobs: list[Job]) -> None:
-        """``_delivered`` for several jobs in one transaction: a statement per table for the
-        attempts' outcomes and the deliveries, and one disclosure entry each."""
+        """Finish delivered jobs in one transaction: a statement per table for the attempts'
+        outcomes and the deliveries, and one disclosure entry each."""
         now = utcnow()
         with self.database.transaction() as session:
             self._write_outcomes(session, jobs)
