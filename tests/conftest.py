@@ -107,18 +107,25 @@ class RunningHub:
         return self.hub.database
 
 
-@pytest.fixture
-def running_hub(
-    tmp_path: Path, backend: str, backend_database_url: str | None,
-) -> Iterator[RunningHub]:
-    """The hub's API and workers on ``backend``, a simulated directory, a registered CAF system."""
-    settings = make_settings(tmp_path, backend, backend_database_url)
+def caf_and_directory(settings: Settings) -> tuple[Hub, DirectorySimulator, ServerThread, str]:
+    """The hub on ``settings``, a simulated directory serving, and the CAF system and the
+    directory registered; the CAF system's token. The caller stops the server and closes the hub."""
     directory = DirectorySimulator()
     directory_server = ServerThread(directory.app).start()
     hub = bootstrap(settings, migrate=True)
     with hub.database.transaction() as session:
         caf_token = register(session, "caf-national", "National eCAF", "caf_system").token
         register(session, "directory", "Directory", "directory", directory_server.url)
+    return hub, directory, directory_server, caf_token
+
+
+@pytest.fixture
+def running_hub(
+    tmp_path: Path, backend: str, backend_database_url: str | None,
+) -> Iterator[RunningHub]:
+    """The hub's API and workers on ``backend``, a simulated directory, a registered CAF system."""
+    hub, directory, directory_server, caf_token = caf_and_directory(
+        make_settings(tmp_path, backend, backend_database_url))
     worker = Worker(hub)
     worker.start()
     api = ServerThread(create_app(hub)).start()

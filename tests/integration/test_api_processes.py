@@ -20,12 +20,10 @@ from typer.testing import CliRunner
 from hub.bootstrap import bootstrap
 from hub.cli import app
 from hub.metrics import exposition
-from hub.registry import register
 from hub.settings import Settings
-from simulators.directory import DirectorySimulator
 from simulators.hannah import melanie_agreed
-from simulators.server import ServerThread, free_port
-from tests.conftest import delete_queues, make_settings
+from simulators.server import free_port
+from tests.conftest import caf_and_directory, delete_queues, make_settings
 from tests.integration.helpers import eventually, settled, submit
 
 STARTUP_SECONDS = 60.0
@@ -111,12 +109,7 @@ def test_counters_of_two_processes_are_summed_and_the_store_gauges_shown_once(
 def served(tmp_path: Path, backend: str, backend_database_url: str | None):  # type: ignore[no-untyped-def]
     """A registered CAF system and directory, and a way to start ``hub serve`` on them."""
     settings = make_settings(tmp_path, backend, backend_database_url)
-    directory = DirectorySimulator()
-    directory_server = ServerThread(directory.app).start()
-    hub = bootstrap(settings, migrate=True)
-    with hub.database.transaction() as session:
-        token = register(session, "caf-national", "National eCAF", "caf_system").token
-        register(session, "directory", "Directory", "directory", directory_server.url)
+    hub, directory, directory_server, token = caf_and_directory(settings)
     started: list[subprocess.Popen] = []
 
     def start(arguments: list[str], processes: int, **env: str) -> tuple[subprocess.Popen, str, Path]:
